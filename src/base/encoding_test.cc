@@ -1,0 +1,48 @@
+#include "base/encoding.h"
+
+#include <gtest/gtest.h>
+
+namespace sealdrop {
+namespace {
+
+TEST(Base64Url, Rfc4648Vectors) {
+  // RFC 4648 section 10, in the url alphabet without padding.
+  EXPECT_EQ(Base64UrlEncode(AsBytes("")), "");
+  EXPECT_EQ(Base64UrlEncode(AsBytes("f")), "Zg");
+  EXPECT_EQ(Base64UrlEncode(AsBytes("fo")), "Zm8");
+  EXPECT_EQ(Base64UrlEncode(AsBytes("foo")), "Zm9v");
+  EXPECT_EQ(Base64UrlEncode(AsBytes("foob")), "Zm9vYg");
+  EXPECT_EQ(Base64UrlEncode(AsBytes("fooba")), "Zm9vYmE");
+  EXPECT_EQ(Base64UrlEncode(AsBytes("foobar")), "Zm9vYmFy");
+  Bytes special = {0xfb, 0xff};
+  EXPECT_EQ(Base64UrlEncode(special), "-_8");
+}
+
+TEST(Base64Url, RoundTripsAllLengths) {
+  Bytes b;
+  for (int i = 0; i < 70; ++i) {
+    auto d = Base64UrlDecode(Base64UrlEncode(b));
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(*d, b);
+    b.push_back(static_cast<uint8_t>(i * 37));
+  }
+}
+
+TEST(Base64Url, RejectsBadInput) {
+  EXPECT_FALSE(Base64UrlDecode("Zg==").has_value());   // padding
+  EXPECT_FALSE(Base64UrlDecode("Zm9v+").has_value());  // standard alphabet
+  EXPECT_FALSE(Base64UrlDecode("Z").has_value());      // impossible length
+  EXPECT_FALSE(Base64UrlDecode("Zh").has_value());     // non-canonical bits
+  EXPECT_FALSE(Base64UrlDecode("Zm 9").has_value());   // whitespace
+}
+
+TEST(Hex, RoundTripAndRejects) {
+  Bytes b = {0x00, 0xab, 0xff};
+  EXPECT_EQ(HexEncode(b), "00abff");
+  EXPECT_EQ(*HexDecode("00abff"), b);
+  EXPECT_FALSE(HexDecode("0").has_value());
+  EXPECT_FALSE(HexDecode("zz").has_value());
+}
+
+}  // namespace
+}  // namespace sealdrop

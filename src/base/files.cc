@@ -1,0 +1,116 @@
+#include "base/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace sealdrop {
+namespace fs = std::filesystem;
+
+namespace {
+Error IoError(const fs::path& path, std::string_view what) {
+  return Error{ErrorCode::kIo, std::string(what) + " " + path.string() + ": " + std::strerror(errno)};
+}
+}  // namespace
+
+fs::path TempPathFor(const fs::path& target) {
+  static std::atomic<uint64_t> counter{0};
+  return target.parent_path() /
+         ("." + target.filename().string() + ".tmp." + std::to_string(getpid()) + "." +
+          std::to_string(counter.fetch_add(1)));
+}
+
+Result<Bytes> ReadFile(const fs::path& path, size_t max_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::unexpected(IoError(path, "cannot open"));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = IoError(path, "cannot stat");
+    ::close(fd);
+    return std::unexpected(e);
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_size) {
+    ::close(fd);
+    return Fail(ErrorCode::kTooLarge, path.string() + " is larger than " +
+                                          std::to_string(max_size) + " bytes");
+  }
+  Bytes out(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Error e = IoError(path, "cannot read");
+      ::close(fd);
+      return std::unexpected(e);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return out;
+}
+
+Result<std::string> ReadTextFile(const fs::path& path, size_t max_size) {
+  SEALDROP_ASSIGN(Bytes b, ReadFile(path, max_size));
+  return ToString(b);
+}
+
+Status SyncDirectory(const fs::path& path) {
+  fs::path dir = path.empty() ? fs::path(".") : path;
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return std::unexpected(IoError(dir, "cannot open directory"));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return std::unexpected(IoError(dir, "cannot sync directory"));
+  return Ok();
+}
+
+Status CommitRename(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return std::unexpected(IoError(to, "cannot rename into"));
+  return SyncDirectory(to.parent_path());
+}
+
+Status WriteFileAtomic(const fs::path& path, ByteView data, int mode) {
+  fs::path tmp = TempPathFor(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return std::unexpected(IoError(tmp, "cannot create"));
+  ::fchmod(fd, mode);  // umask must not widen or narrow what was asked for
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Error e = IoError(tmp, "cannot write");
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return std::unexpected(e);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    Error e = IoError(tmp, "cannot sync");
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return std::unexpected(e);
+  }
+  ::close(fd);
+  auto st = CommitRename(tmp, path);
+  if (!st) ::unlink(tmp.c_str());
+  return st;
+}
+
+Status EnsureDirectory(const fs::path& path, int mode) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return Fail(ErrorCode::kIo, "cannot create directory " + path.string() + ": " + ec.message());
+  if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0)
+    return std::unexpected(IoError(path, "cannot set the mode of"));
+  return Ok();
+}
+
+}  // namespace sealdrop

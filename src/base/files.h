@@ -1,0 +1,40 @@
+// Files that survive crashes.
+//
+// WriteFileAtomic writes to a temporary file in the same directory, fsyncs it,
+// renames it over the target and fsyncs the directory: after a crash the file
+// is either the old one or the new one, never half of each. Secrets are
+// written with mode 0600 from the moment the file exists (never widened then
+// narrowed).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "base/bytes.h"
+#include "base/error.h"
+
+namespace sealdrop {
+
+// Reads a whole file, refusing files larger than max_size.
+Result<Bytes> ReadFile(const std::filesystem::path& path, size_t max_size);
+Result<std::string> ReadTextFile(const std::filesystem::path& path, size_t max_size);
+
+Status WriteFileAtomic(const std::filesystem::path& path, ByteView data, int mode = 0644);
+inline Status WriteFileAtomic(const std::filesystem::path& path, std::string_view text,
+                              int mode = 0644) {
+  return WriteFileAtomic(path, AsBytes(text), mode);
+}
+
+// Creates the directory (and parents) if missing and sets its mode.
+Status EnsureDirectory(const std::filesystem::path& path, int mode = 0700);
+
+// fsyncs a directory so a rename or create inside it is durable.
+Status SyncDirectory(const std::filesystem::path& path);
+
+// Renames a file into place atomically and makes the rename durable.
+Status CommitRename(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// A unique path next to `target` for a temporary file.
+std::filesystem::path TempPathFor(const std::filesystem::path& target);
+
+}  // namespace sealdrop
