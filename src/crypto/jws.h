@@ -4,7 +4,12 @@
 // untrusted input: compact strings longer than kMaxJwsSize, headers that are
 // not JSON objects, an alg other than ES256, a "crit" member, bad base64url or
 // a signature that is not 64 bytes are rejected as kMalformed before any
-// signature check. JwsVerify fails with kCryptoFailure and no detail.
+// signature check. So are headers with duplicate member names, nested values,
+// a missing or non-string kid or typ, or any member besides alg, kid and typ.
+// JwsVerify fails with kCryptoFailure and no detail. JwsVerifyCompact checks
+// typ after the signature and fails with kMalformed on a mismatch. JwsSign
+// fails with kInvalidArgument if kid or typ is not valid UTF-8, and with
+// kTooLarge if the result would exceed kMaxJwsSize.
 //
 // Thread safety: stateless functions.
 #pragma once

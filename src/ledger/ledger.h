@@ -60,7 +60,9 @@ struct ChargeRequest {
   std::string device_serial;
   std::string package_digest;  // hex SHA-256 of the delivered package
   // Builds the signed receipt JWS for a new receipt id and issue time; called
-  // inside the transaction, only when a new receipt is created.
+  // inside the transaction, only when a new receipt is created. An error from
+  // it rolls the whole charge back.
+  // WARNING: it runs while the ledger is locked; it must not call the ledger.
   std::function<Result<std::string>(const std::string& receipt_id, int64_t issued_at)>
       sign_receipt;
 };

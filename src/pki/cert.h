@@ -9,7 +9,14 @@
 //           recipient); subject serialNumber = the device serial.
 //   server: basicConstraints CA:FALSE, extendedKeyUsage serverAuth, keyUsage
 //           digitalSignature, subjectAltName DNS/IP from the CSR.
-// All keys are P-256; signatures ECDSA with SHA-256.
+// All keys are P-256; signatures ECDSA with SHA-256. Every certificate also
+// carries subjectKeyIdentifier and authorityKeyIdentifier; serials are 16
+// random bytes. Common names are 1-64 printable ASCII characters; device
+// serials 1-64 characters from A-Z a-z 0-9 - . : (X.520 PrintableString).
+//
+// Parsing is for untrusted input: DER larger than kMaxCertDerSize, PEM larger
+// than kMaxPemFileSize, trailing bytes after the DER, duplicate extensions and
+// keys other than P-256 are rejected (kMalformed or kTooLarge).
 //
 // Thread safety: Certificate and TrustStore are immutable after creation
 // (TrustStore after its Add* calls) and may be shared between threads.
@@ -59,7 +66,10 @@ class Certificate {
   std::shared_ptr<const Impl> impl_;
 };
 
-// A certificate signing request made by a processor or a server.
+// A certificate signing request made by a processor or a server. A device
+// CSR sets serial_number (and role, sent as the keyUsage asked for); a server
+// CSR sets hosts instead. MakeCsrPem refuses a request that sets both or
+// neither.
 struct CsrRequest {
   std::string common_name;
   std::string serial_number;             // device serial (device CSRs)
@@ -74,10 +84,23 @@ struct VerifiedLeaf {
   std::string device_serial;  // subject serialNumber (device profile)
 };
 
+// Trust anchors (self-signed CA certificates) and their CRLs.
+//
+// Revocation is checked per issuer: every certificate in a chain whose issuer
+// has a CRL loaded is checked against that CRL (OpenSSL's CRL_CHECK_ALL), and
+// a certificate whose issuer has none is accepted without a revocation check.
+// A loaded CRL that is expired (past its nextUpdate at `now`) or not yet valid
+// fails every chain through that issuer: a stale CRL is not evidence that a
+// certificate is still good, so refresh CRLs before they expire (the CA
+// re-signs its CRL with `sealdrop-ca crl`). For each issuer only the newest
+// CRL loaded (by thisUpdate) is kept.
+//
+// Copies of a TrustStore share their roots and CRLs.
 class TrustStore {
  public:
   TrustStore();
-  // Adds every certificate in the PEM as a trust anchor (must be CA certs).
+  // Adds every certificate in the PEM as a trust anchor (must be
+  // self-signed CA certificates); on error none of them is added.
   Status AddRootsPem(std::string_view pem);
   // Adds a CRL; it must be signed by one of the roots already added.
   Status AddCrlPem(std::string_view pem);
@@ -85,9 +108,13 @@ class TrustStore {
 
   // Verifies chain[0] (the leaf) up to a trusted root at time `now`, with
   // CRL checks for every issuer that has a CRL loaded, and checks that the
-  // leaf fits `profile` (and `role` for device certificates). Failures are
-  // kUntrustedPeer with a sentence naming the reason (expired, not yet valid,
-  // revoked, unknown issuer, wrong profile, chain too long).
+  // leaf fits `profile` (and `role` for device certificates). chain[1..] are
+  // untrusted intermediates (the root may be among them); at most
+  // kMaxChainLength certificates, counting the root, make a chain. Failures
+  // are kUntrustedPeer with one sentence naming the reason: "the certificate
+  // has expired", "is not yet valid", "was revoked", "is not issued by a
+  // trusted manufacturer CA" (vendor CA for servers), "chain is too long",
+  // "has the wrong profile/key usage", or a CRL that cannot be used.
   Result<VerifiedLeaf> Verify(const std::vector<Certificate>& chain, CertProfile profile,
                               DeviceKeyRole role,
                               std::chrono::system_clock::time_point now) const;

@@ -1,0 +1,41 @@
+#include "cli/cli_common.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+namespace sealdrop::cli {
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+}  // namespace
+
+int Report(std::string_view program, const Error& error) {
+  std::string msg = error.message;
+  if (!msg.empty() && msg.back() != '.') msg += '.';
+  std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(), msg.c_str());
+  return kExitFailure;
+}
+
+const std::atomic<bool>& StopFlag() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return g_stop;
+}
+
+Result<std::string> ReadSecret(std::string_view env_name, std::string_view what) {
+  if (const char* v = std::getenv(std::string(env_name).c_str()); v != nullptr && *v != '\0')
+    return std::string(v);
+  std::string line;
+  if (!std::getline(std::cin, line) || line.empty())
+    return Fail(ErrorCode::kInvalidArgument,
+                "give the " + std::string(what) + " on standard input or in " + std::string(env_name));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+}  // namespace sealdrop::cli

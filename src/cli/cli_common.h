@@ -1,0 +1,29 @@
+// Small pieces every sealdrop executable shares: how errors reach the user,
+// and how a serving process learns it should stop.
+#pragma once
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace sealdrop::cli {
+
+// Exit codes: 0 success, 1 the command failed, 2 bad usage (CLI11's own).
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Prints "PROGRAM: message" on stderr and returns kExitFailure.
+int Report(std::string_view program, const Error& error);
+
+// Installs SIGINT/SIGTERM handlers that set the returned flag, and ignores
+// SIGPIPE (writes to a closed socket become errors instead).
+const std::atomic<bool>& StopFlag();
+
+// Reads a secret line from stdin (without the trailing newline), or from the
+// environment variable if it is set and non-empty.
+Result<std::string> ReadSecret(std::string_view env_name, std::string_view what);
+
+}  // namespace sealdrop::cli

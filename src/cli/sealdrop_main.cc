@@ -1,0 +1,329 @@
+// sealdrop: the user's client. Buys programs, relays the processor's inner
+// channel (which it cannot read), keeps receipts and packages, and runs
+// programs through the processor.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+#include "cli/cli_common.h"
+#include "client/home.h"
+#include "client/link.h"
+#include "client/progress.h"
+#include "client/trp_client.h"
+#include "crypto/jws.h"
+#include "crypto/random.h"
+
+using namespace sealdrop;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+extern char** environ;
+
+namespace {
+const char* kProg = "sealdrop";
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+std::string DefaultTrpSocket() {
+  std::string runtime = Env("XDG_RUNTIME_DIR");
+  if (!runtime.empty()) return runtime + "/sealdrop/trp.sock";
+  return "/tmp/sealdrop-trp-" + std::to_string(::getuid()) + ".sock";
+}
+
+struct Globals {
+  std::string server, ca, trp;
+  ClientHome* home = nullptr;
+};
+
+// Connects and logs in with the stored token.
+Result<std::unique_ptr<ServerLink>> Session(const Globals& g, Credentials& creds, ControlMessage* welcome = nullptr) {
+  SEALDROP_ASSIGN(creds, g.home->LoadCredentials());
+  SEALDROP_ASSIGN(auto link, ServerLink::Connect({g.server.empty() ? creds.server : g.server, g.ca}));
+  ControlMessage login{.type = "login"};
+  login.user = creds.user;
+  login.token = creds.token;
+  SEALDROP_ASSIGN(ControlMessage reply, link->Request(login));
+  if (reply.type == "error") {
+    if (reply.code == "auth_failed")
+      return Fail(ErrorCode::kAuthFailed, "the stored login is no longer valid; run 'sealdrop login " + creds.user + "' again");
+    return Fail(ErrorCodeFromName(reply.code), reply.message);
+  }
+  if (welcome) *welcome = reply;
+  return link;
+}
+
+std::string ReceiptId(const std::string& jws) {
+  auto parsed = JwsParse(jws);
+  if (!parsed) return "";
+  auto claims = ParseReceiptClaims(parsed->payload);
+  return claims ? claims->receipt_id : "";
+}
+
+// Stores what the order produces: the receipt first, then the package.
+class OrderStore {
+ public:
+  OrderStore(ClientHome& home, std::string label) : home_(home), progress_(std::move(label)) {}
+  ~OrderStore() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(tmp_.c_str());
+    }
+  }
+
+  Status operator()(const HostAction& a) {
+    switch (a.kind) {
+      case HostAction::Kind::kReceipt:
+        receipt_ = a.text;
+        return home_.SaveReceipt(ReceiptId(a.text), a.text);
+      case HostAction::Kind::kProgress:
+        progress_.Update(a.number, a.total);
+        return Ok();
+      case HostAction::Kind::kPackageBegin:
+        progress_.Finish();
+        tmp_ = home_.dir() / "packages" / (".incoming." + RandomHexId(8));
+        fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd_ < 0) return Fail(ErrorCode::kIo, "cannot create a file in " + (home_.dir() / "packages").string());
+        return Ok();
+      case HostAction::Kind::kPackageData: {
+        size_t done = 0;
+        while (done < a.bytes.size()) {
+          ssize_t n = ::write(fd_, a.bytes.data() + done, a.bytes.size() - done);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return Fail(ErrorCode::kIo, "cannot store the package (disk full?)");
+          done += static_cast<size_t>(n);
+        }
+        size_ += a.bytes.size();
+        return Ok();
+      }
+      case HostAction::Kind::kPackageDone: {
+        json j = json::parse(a.text, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
+        StoredPackage p;
+        p.name = j.value("name", "");
+        p.version = j.value("version", "");
+        p.package_id = j.value("package_id", "");
+        p.receipt_id = ReceiptId(receipt_);
+        p.size = size_;
+        if (j.value("size", uint64_t{0}) != size_) return Fail(ErrorCode::kMalformed, "the package arrived incomplete");
+        if (::fsync(fd_) != 0) return Fail(ErrorCode::kIo, "cannot sync the package");
+        ::close(fd_);
+        fd_ = -1;
+        SEALDROP_TRY(CommitRename(tmp_, home_.PackagePath(p.name)));
+        stored_ = p;
+        return home_.SavePackageInfo(p);
+      }
+      default:
+        return Ok();
+    }
+  }
+  const std::optional<StoredPackage>& stored() const { return stored_; }
+
+ private:
+  ClientHome& home_;
+  Progress progress_;
+  fs::path tmp_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::string receipt_;
+  std::optional<StoredPackage> stored_;
+};
+
+int Order(const Globals& g, bool purchase, const std::string& name, const std::string& version, bool as_json,
+          const std::string& receipt_file) {
+  Credentials creds;
+  std::string key, receipt;
+  if (purchase) {
+    key = g.home->PendingKeyFor(name, version);
+    if (key.empty()) {
+      key = RandomHexId(16);
+      if (auto st = g.home->SavePending(name, version, key); !st) return cli::Report(kProg, st.error());
+    } else {
+      std::cerr << "resuming an earlier purchase of " << name << " (no second charge)\n";
+    }
+  } else {
+    auto r = receipt_file.empty() ? g.home->ReceiptFor(name) : ReadTextFile(receipt_file, kMaxJwsSize);
+    if (!r) return cli::Report(kProg, r.error());
+    receipt = *r;
+    while (!receipt.empty() && (receipt.back() == '\n' || receipt.back() == '\r')) receipt.pop_back();
+  }
+  auto link = Session(g, creds);
+  if (!link) return cli::Report(kProg, link.error());
+  HostSession host;
+  if (purchase) host.StartPurchase(name, version, key);
+  else host.StartRedownload(receipt);
+  OrderStore store(*g.home, name);
+  auto st = (*link)->RunOrder(host, g.trp, std::ref(store));
+  if (!st) return cli::Report(kProg, st.error());
+  if (purchase) g.home->ClearPending(key);
+  const ControlMessage& charged = host.charged();
+  if (as_json) {
+    std::cout << json{{"name", store.stored()->name}, {"version", store.stored()->version},
+                      {"amount", charged.amount}, {"balance", charged.balance},
+                      {"receipt_id", store.stored()->receipt_id}, {"package", store.stored()->file.string()},
+                      {"size", store.stored()->size}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << (purchase ? "bought " : "downloaded ") << store.stored()->name << " " << store.stored()->version
+              << (charged.amount > 0 ? " for " + std::to_string(charged.amount) : std::string(" (no charge)"))
+              << "; balance " << charged.balance << "; receipt " << store.stored()->receipt_id << "\n";
+  }
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sealdrop: buy programs, download them sealed for your processor, and run them."};
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("--server", g.server, "Server URL, https://HOST:PORT (env SEALDROP_SERVER)");
+  app.add_option("--ca", g.ca, "Vendor root CA that certifies the server (env SEALDROP_CA)");
+  app.add_option("--trp", g.trp, "The processor's socket (env SEALDROP_TRP)");
+
+  std::string user, name, version, receipt_file;
+  bool as_json = false, from_server = false;
+  std::vector<std::string> run_args;
+  auto* login = app.add_subcommand("login", "Log in (password on stdin or in SEALDROP_PASSWORD) and remember the login");
+  login->add_option("USER", user, "User ID")->required();
+  auto* catalog = app.add_subcommand("catalog", "List the programs for sale");
+  catalog->add_flag("--json", as_json, "Print JSON");
+  auto* buy = app.add_subcommand("buy", "Buy a program; it arrives sealed for your processor");
+  buy->add_option("NAME", name, "Program name")->required();
+  buy->add_option("--version", version, "Version (default: newest)");
+  buy->add_flag("--json", as_json, "Print JSON");
+  auto* get = app.add_subcommand("get", "Download a program again with its stored receipt, without charge");
+  get->add_option("NAME", name, "Program name")->required();
+  get->add_option("--receipt", receipt_file, "Use this receipt file instead of the stored one");
+  get->add_flag("--json", as_json, "Print JSON");
+  auto* receipts = app.add_subcommand("receipts", "List receipts");
+  receipts->add_flag("--json", as_json, "Print JSON");
+  receipts->add_flag("--from-server", from_server, "Fetch the list from the server and store any missing ones");
+  auto* balance = app.add_subcommand("balance", "Show the account balance");
+  balance->add_flag("--json", as_json, "Print JSON");
+  auto* run = app.add_subcommand("run", "Run a program through the processor: sealdrop run NAME [-- ARGS...]");
+  run->add_option("NAME", name, "Program name")->required();
+  run->add_option("ARGS", run_args, "Arguments for the program (after --)");
+  auto* list = app.add_subcommand("list", "List the programs this processor holds licences for");
+  list->add_flag("--json", as_json, "Print JSON");
+  run->prefix_command(false);
+
+  CLI11_PARSE(app, argc, argv);
+  if (g.server.empty()) g.server = Env("SEALDROP_SERVER");
+  if (g.ca.empty()) g.ca = Env("SEALDROP_CA");
+  if (g.trp.empty()) g.trp = Env("SEALDROP_TRP", DefaultTrpSocket());
+  auto home = ClientHome::Open();
+  if (!home) return cli::Report(kProg, home.error());
+  g.home = &*home;
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (*login) {
+    auto password = cli::ReadSecret("SEALDROP_PASSWORD", "password");
+    if (!password) return cli::Report(kProg, password.error());
+    std::string server = g.server.empty() ? "https://localhost:8443" : g.server;
+    auto link = ServerLink::Connect({server, g.ca});
+    if (!link) return cli::Report(kProg, link.error());
+    ControlMessage m{.type = "login"};
+    m.user = user;
+    m.password = *password;
+    m.remember = true;
+    auto reply = (*link)->Request(m);
+    if (!reply) return cli::Report(kProg, reply.error());
+    if (reply->type == "error") return cli::Report(kProg, {ErrorCodeFromName(reply->code), reply->message});
+    if (reply->token.empty()) return cli::Report(kProg, {ErrorCode::kInternal, "the server issued no login token"});
+    if (auto st = home->SaveCredentials({server, user, reply->token}); !st) return cli::Report(kProg, st.error());
+    std::cout << "logged in as " << user << " at " << server << " (balance " << reply->balance << ")\n";
+    return 0;
+  }
+  if (*catalog) {
+    std::string server = g.server;
+    if (server.empty()) {
+      auto creds = home->LoadCredentials();
+      server = creds ? creds->server : "https://localhost:8443";
+    }
+    auto body = HttpsGet({server, g.ca}, "/v1/catalog");
+    if (!body) return cli::Report(kProg, body.error());
+    json j = json::parse(*body, nullptr, false);
+    if (j.is_discarded() || !j.contains("programs")) return cli::Report(kProg, {ErrorCode::kMalformed, "the server sent a malformed catalogue"});
+    if (as_json) {
+      std::cout << j["programs"].dump(2) << "\n";
+    } else {
+      for (const auto& p : j["programs"])
+        std::cout << p.value("name", "") << "\t" << p.value("version", "") << "\t" << p.value("price", 0) << "\t"
+                  << HumanBytes(static_cast<double>(p.value("size", uint64_t{0}))) << "\n";
+    }
+    return 0;
+  }
+  if (*buy) return Order(g, true, name, version, as_json, "");
+  if (*get) return Order(g, false, name, "", as_json, receipt_file);
+  if (*balance || (*receipts && from_server)) {
+    Credentials creds;
+    auto link = Session(g, creds);
+    if (!link) return cli::Report(kProg, link.error());
+    ControlMessage m{.type = *balance ? "balance" : "receipts"};
+    auto reply = (*link)->Request(m);
+    if (!reply) return cli::Report(kProg, reply.error());
+    if (reply->type == "error") return cli::Report(kProg, {ErrorCodeFromName(reply->code), reply->message});
+    if (*balance) {
+      if (as_json) std::cout << json{{"user", creds.user}, {"balance", reply->balance}}.dump() << "\n";
+      else std::cout << reply->balance << "\n";
+      return 0;
+    }
+    for (const auto& r : reply->receipts)
+      if (auto st = home->SaveReceipt(ReceiptId(r), r); !st) return cli::Report(kProg, st.error());
+  }
+  if (*receipts) {
+    auto all = home->Receipts();
+    if (!all) return cli::Report(kProg, all.error());
+    json arr = json::array();
+    for (const auto& r : *all) {
+      auto parsed = JwsParse(r);
+      if (!parsed) continue;
+      auto c = ParseReceiptClaims(parsed->payload);
+      if (!c) continue;
+      if (as_json)
+        arr.push_back({{"receipt_id", c->receipt_id}, {"program", c->program}, {"version", c->version},
+                       {"amount", c->amount}, {"issued_at", c->issued_at}, {"user", c->user}, {"jws", r}});
+      else
+        std::cout << c->receipt_id << "\t" << c->program << "\t" << c->version << "\t" << c->amount << "\n";
+    }
+    if (as_json) std::cout << arr.dump(2) << "\n";
+    return 0;
+  }
+  if (*list) {
+    auto reply = TrpRequest(g.trp, TrpType::kList, "");
+    if (!reply) return cli::Report(kProg, reply.error());
+    json j = json::parse(reply->second, nullptr, false);
+    if (as_json) std::cout << j.dump(2) << "\n";
+    else
+      for (const auto& l : j.value("licences", json::array()))
+        std::cout << l.value("name", "") << "\t" << l.value("version", "") << "\t" << l.value("receipt_id", "") << "\n";
+    return 0;
+  }
+  if (*run) {
+    auto pkg = home->FindPackage(name);
+    if (!pkg) return cli::Report(kProg, pkg.error());
+    int fd = ::open(pkg->file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cli::Report(kProg, {ErrorCode::kIo, "cannot open " + pkg->file.string()});
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    std::error_code ec;
+    json req = {{"args", run_args}, {"cwd", fs::current_path(ec).string()}, {"env", env}};
+    auto reply = TrpRequest(g.trp, TrpType::kRun, req.dump(), {0, 1, 2, fd});
+    ::close(fd);
+    if (!reply) return cli::Report(kProg, reply.error());
+    json j = json::parse(reply->second, nullptr, false);
+    if (j.is_discarded()) return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed exit status"});
+    if (j.contains("signal")) return 128 + j.value("signal", 0);
+    return j.value("exit_code", 1);
+  }
+  return cli::kExitUsage;
+}

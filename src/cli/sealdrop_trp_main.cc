@@ -1,0 +1,92 @@
+// sealdrop-trp: the tamper-resistant processor (soft backend).
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "trp/server.h"
+#include "trp/state.h"
+
+using namespace sealdrop;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  CLI::App app{"sealdrop-trp: the tamper-resistant processor that holds a device's keys, ends the\n"
+               "inner channel, keeps licences and runs programs. This is the soft backend."};
+  app.require_subcommand(1);
+  std::string state;
+
+  auto* init = app.add_subcommand("init", "Create a processor: fresh keys sealed in STATE, CSRs for the manufacturer CA; prints the device serial");
+  init->add_option("STATE", state, "State directory (must be new or empty)")->required();
+
+  std::vector<std::string> certs, trust;
+  auto* install = app.add_subcommand("install", "Install the issued certificates and the pinned vendor roots");
+  install->add_option("STATE", state, "State directory")->required();
+  install->add_option("--cert", certs, "Certificate issued for identity.csr or keywrap.csr (PEM, may include the chain)");
+  install->add_option("--trust", trust, "Vendor root CA certificate to pin (PEM); may be given several times");
+
+  std::string socket;
+  auto* serve = app.add_subcommand("serve", "Serve the host on a Unix socket until SIGINT or SIGTERM");
+  serve->add_option("STATE", state, "State directory")->required();
+  serve->add_option("--socket", socket, "Unix socket path")->required();
+
+  bool as_json = false;
+  auto* info = app.add_subcommand("info", "Show the processor's serial, keys and installed material");
+  info->add_option("STATE", state, "State directory")->required();
+  info->add_flag("--json", as_json, "Print JSON");
+
+  CLI11_PARSE(app, argc, argv);
+  const char* prog = "sealdrop-trp";
+
+  if (*init) {
+    auto r = InitProcessorState(state);
+    if (!r) return cli::Report(prog, r.error());
+    std::cout << r->serial << "\n";
+    std::cerr << "created processor " << r->serial << " in " << state << "\n"
+              << "next: have the manufacturer CA issue " << r->identity_csr.string() << " and "
+              << r->keywrap_csr.string() << " (profile device), then run 'sealdrop-trp install'\n";
+    return 0;
+  }
+  if (*install) {
+    if (certs.empty() && trust.empty())
+      return cli::Report(prog, {ErrorCode::kInvalidArgument, "install needs at least one --cert or --trust"});
+    std::vector<fs::path> c(certs.begin(), certs.end()), t(trust.begin(), trust.end());
+    auto st = InstallProcessorFiles(state, c, t);
+    if (!st) return cli::Report(prog, st.error());
+    return 0;
+  }
+  if (*info) {
+    auto i = ReadProcessorInfo(state);
+    if (!i) return cli::Report(prog, i.error());
+    nlohmann::json j = {{"serial", i->serial},
+                        {"backend", i->backend},
+                        {"identity_key_id", i->identity_key_id},
+                        {"keywrap_key_id", i->keywrap_key_id},
+                        {"identity_certificate", i->identity_installed},
+                        {"keywrap_certificate", i->keywrap_installed},
+                        {"identity_not_after", i->identity_not_after},
+                        {"vendor_roots", i->vendor_roots}};
+    if (as_json) {
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::cout << "serial:               " << i->serial << "\n"
+                << "backend:              " << i->backend << "\n"
+                << "identity key id:      " << i->identity_key_id << "\n"
+                << "key-wrap key id:      " << i->keywrap_key_id << "\n"
+                << "identity certificate: " << (i->identity_installed ? "installed, valid until " + i->identity_not_after : "missing") << "\n"
+                << "key-wrap certificate: " << (i->keywrap_installed ? "installed" : "missing") << "\n"
+                << "pinned vendor roots:  " << i->vendor_roots << "\n";
+    }
+    return 0;
+  }
+  if (*serve) {
+    const auto& stop = cli::StopFlag();
+    auto ps = ProcessorState::Load(state);
+    if (!ps) return cli::Report(prog, ps.error());
+    std::cerr << "sealdrop-trp: processor " << ps->identity().device_serial << " serving " << socket << "\n";
+    auto st = ServeProcessor(*ps, socket, stop);
+    if (!st) return cli::Report(prog, st.error());
+    return 0;
+  }
+  return cli::kExitUsage;
+}

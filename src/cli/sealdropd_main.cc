@@ -1,0 +1,184 @@
+// sealdropd: the program distribution server and its admin commands.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "server/data_dir.h"
+#include "server/http_server.h"
+
+using namespace sealdrop;
+namespace fs = std::filesystem;
+
+namespace {
+const char* kProg = "sealdropd";
+
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return Fail(ErrorCode::kInvalidArgument, "--listen must be HOST:PORT, for example 127.0.0.1:8443");
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    size_t used = 0;
+    int port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(host, static_cast<uint16_t>(port));
+  } catch (const std::exception&) {
+    return Fail(ErrorCode::kInvalidArgument, "--listen has no valid port number (0-65535)");
+  }
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sealdropd: sells programs and delivers each one sealed for a single processor."};
+  app.require_subcommand(1);
+  std::string data;
+
+  ServerConfig config;
+  auto* init = app.add_subcommand("init", "Create DATA: the ledger, the server key and DATA/server.csr");
+  init->add_option("DATA", data, "Data directory (must be new or empty)")->required();
+  init->add_option("--name", config.name, "Server name (the certificate's common name)")->required();
+  init->add_option("--host", config.hosts, "DNS name or IP address clients use (repeatable; default localhost and 127.0.0.1)");
+  init->add_option("--device-limit", config.device_limit, "Devices one receipt may be delivered to")->capture_default_str();
+
+  std::string cert;
+  std::vector<std::string> trust, crls;
+  auto* install = app.add_subcommand("install", "Install the server certificate, manufacturer roots and CRLs");
+  install->add_option("DATA", data, "Data directory")->required();
+  install->add_option("--cert", cert, "The certificate the vendor CA issued for DATA/server.csr");
+  install->add_option("--trust", trust, "A manufacturer root CA to trust (repeatable)");
+  install->add_option("--crl", crls, "A manufacturer CRL (repeatable)");
+
+  auto* user = app.add_subcommand("user", "Manage users");
+  user->require_subcommand(1);
+  std::string user_name;
+  int64_t credit = 0;
+  auto* user_add = user->add_subcommand("add", "Add a user; the password is read from standard input");
+  user_add->add_option("DATA", data, "Data directory")->required();
+  user_add->add_option("USER", user_name, "User ID")->required();
+  user_add->add_option("--credit", credit, "Starting balance")->required()->check(CLI::NonNegativeNumber);
+  auto* user_credit = user->add_subcommand("credit", "Add to a user's balance");
+  user_credit->add_option("DATA", data, "Data directory")->required();
+  user_credit->add_option("USER", user_name, "User ID")->required();
+  user_credit->add_option("AMOUNT", credit, "Amount")->required()->check(CLI::PositiveNumber);
+
+  auto* program = app.add_subcommand("program", "Manage programs");
+  program->require_subcommand(1);
+  std::string file, name, version;
+  int64_t price = 0;
+  bool as_json = false;
+  auto* program_add = program->add_subcommand("add", "Add a program (ELF executables are recognised)");
+  program_add->add_option("DATA", data, "Data directory")->required();
+  program_add->add_option("FILE", file, "The program file")->required()->check(CLI::ExistingFile);
+  program_add->add_option("--name", name, "Catalogue name")->required();
+  program_add->add_option("--version", version, "Version")->required();
+  program_add->add_option("--price", price, "Price in the smallest currency unit")->required()->check(CLI::NonNegativeNumber);
+  auto* program_list = program->add_subcommand("list", "List the catalogue");
+  program_list->add_option("DATA", data, "Data directory")->required();
+  program_list->add_flag("--json", as_json, "Print JSON");
+
+  auto* device = app.add_subcommand("device", "Manage processors");
+  device->require_subcommand(1);
+  std::string serial, reason = "revoked by the vendor";
+  auto* device_revoke = device->add_subcommand("revoke", "Refuse a processor from now on");
+  device_revoke->add_option("DATA", data, "Data directory")->required();
+  device_revoke->add_option("SERIAL", serial, "Device serial (as printed by 'sealdrop-trp init')")->required();
+  device_revoke->add_option("--reason", reason, "Reason kept in the audit log");
+
+  auto* audit = app.add_subcommand("audit", "Audit log");
+  audit->require_subcommand(1);
+  auto* audit_verify = audit->add_subcommand("verify", "Recompute the audit hash chain");
+  audit_verify->add_option("DATA", data, "Data directory")->required();
+
+  std::string listen = "127.0.0.1:8443", port_file;
+  int threads = 2;
+  auto* serve = app.add_subcommand("serve", "Serve HTTPS and WebSocket sessions until SIGINT or SIGTERM");
+  serve->add_option("DATA", data, "Data directory")->required();
+  serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
+  serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
+  serve->add_option("--port-file", port_file, "Write the bound port number to this file");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*init) {
+    if (config.hosts.empty()) config.hosts = {"localhost", "127.0.0.1"};
+    auto st = InitServerData(data, config);
+    if (!st) return cli::Report(kProg, st.error());
+    std::cerr << "created " << data << "; have the vendor CA issue " << (fs::path(data) / "server.csr").string()
+              << " (profile server), then run 'sealdropd install'\n";
+    return 0;
+  }
+  if (*install) {
+    if (cert.empty() && trust.empty() && crls.empty())
+      return cli::Report(kProg, {ErrorCode::kInvalidArgument, "install needs --cert, --trust or --crl"});
+    std::vector<fs::path> t(trust.begin(), trust.end()), c(crls.begin(), crls.end());
+    auto st = InstallServerFiles(data, cert, t, c);
+    if (!st) return cli::Report(kProg, st.error());
+    return 0;
+  }
+  if (*serve) {
+    const auto& stop = cli::StopFlag();
+    auto addr = ParseListen(listen);
+    if (!addr) return cli::Report(kProg, addr.error());
+    auto loaded = LoadServerData(data);
+    if (!loaded) return cli::Report(kProg, loaded.error());
+    ServeOptions options;
+    options.host = addr->first;
+    options.port = addr->second;
+    options.threads = threads;
+    options.port_file = port_file;
+    auto st = ServeHttps(*loaded, options, stop);
+    if (!st) return cli::Report(kProg, st.error());
+    return 0;
+  }
+
+  auto ledger = OpenServerLedger(data);
+  if (!ledger) return cli::Report(kProg, ledger.error());
+  if (*user_add) {
+    auto password = cli::ReadSecret("SEALDROPD_PASSWORD", "new user's password");
+    if (!password) return cli::Report(kProg, password.error());
+    auto st = (*ledger)->AddUser(user_name, *password, credit);
+    if (!st) return cli::Report(kProg, st.error());
+    return 0;
+  }
+  if (*user_credit) {
+    auto st = (*ledger)->AddCredit(user_name, credit);
+    if (!st) return cli::Report(kProg, st.error());
+    return 0;
+  }
+  if (*program_add) {
+    auto p = AddProgramFile(data, **ledger, file, name, version, price);
+    if (!p) return cli::Report(kProg, p.error());
+    std::cout << p->name << " " << p->version << " (" << p->kind << ", " << p->size << " bytes, price "
+              << p->price << ") added\n";
+    return 0;
+  }
+  if (*program_list) {
+    auto catalog = (*ledger)->Catalog();
+    if (!catalog) return cli::Report(kProg, catalog.error());
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& p : *catalog) {
+      if (as_json)
+        arr.push_back({{"id", p.id}, {"name", p.name}, {"version", p.version}, {"price", p.price},
+                       {"kind", p.kind}, {"size", p.size}, {"sha256", p.sha256}});
+      else
+        std::cout << p.name << "\t" << p.version << "\t" << p.price << "\t" << p.kind << "\t" << p.size << "\n";
+    }
+    if (as_json) std::cout << arr.dump(2) << "\n";
+    return 0;
+  }
+  if (*device_revoke) {
+    auto st = (*ledger)->RevokeDevice(serial, reason);
+    if (!st) return cli::Report(kProg, st.error());
+    return 0;
+  }
+  if (*audit_verify) {
+    auto st = (*ledger)->VerifyAudit();
+    if (!st) return cli::Report(kProg, st.error());
+    auto log = (*ledger)->AuditLog();
+    std::cout << "audit chain verifies (" << (log ? log->size() : 0) << " entries)\n";
+    return 0;
+  }
+  return cli::kExitUsage;
+}

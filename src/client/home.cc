@@ -1,0 +1,134 @@
+#include "client/home.h"
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "base/files.h"
+#include "crypto/jws.h"
+#include "protocol/messages.h"
+
+namespace sealdrop {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+bool SafeName(const std::string& s) {
+  if (s.empty() || s.size() > 64 || s[0] == '.') return false;
+  for (char c : s)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '+')) return false;
+  return true;
+}
+}  // namespace
+
+Result<ClientHome> ClientHome::Open() {
+  fs::path dir;
+  if (const char* h = std::getenv("SEALDROP_HOME"); h && *h) dir = h;
+  else if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) dir = fs::path(x) / "sealdrop";
+  else if (const char* home = std::getenv("HOME"); home && *home) dir = fs::path(home) / ".local/share/sealdrop";
+  else return Fail(ErrorCode::kInvalidArgument, "set SEALDROP_HOME or HOME so the client knows where to keep its files");
+  for (const char* sub : {"", "receipts", "packages", "pending"}) SEALDROP_TRY(EnsureDirectory(dir / sub, 0700));
+  return ClientHome(dir);
+}
+
+Status ClientHome::SaveCredentials(const Credentials& c) const {
+  json j = {{"server", c.server}, {"user", c.user}, {"token", c.token}};
+  return WriteFileAtomic(dir_ / "credentials.json", j.dump(2) + "\n", 0600);
+}
+
+Result<Credentials> ClientHome::LoadCredentials() const {
+  auto text = ReadTextFile(dir_ / "credentials.json", 64 * 1024);
+  if (!text) return Fail(ErrorCode::kAuthFailed, "not logged in; run 'sealdrop login USER' first");
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Fail(ErrorCode::kMalformed, "the stored credentials are damaged; run 'sealdrop login USER' again");
+  Credentials c;
+  c.server = j.value("server", "");
+  c.user = j.value("user", "");
+  c.token = j.value("token", "");
+  return c;
+}
+
+Status ClientHome::SaveReceipt(const std::string& receipt_id, const std::string& jws) const {
+  if (!SafeName(receipt_id)) return Fail(ErrorCode::kMalformed, "the server sent a malformed receipt id");
+  return WriteFileAtomic(dir_ / "receipts" / (receipt_id + ".jws"), jws + "\n", 0600);
+}
+
+Result<std::vector<std::string>> ClientHome::Receipts() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_ / "receipts", ec)) {
+    if (e.path().extension() != ".jws") continue;
+    SEALDROP_ASSIGN(std::string text, ReadTextFile(e.path(), kMaxJwsSize));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+Result<std::string> ClientHome::ReceiptFor(const std::string& name) const {
+  SEALDROP_ASSIGN(auto receipts, Receipts());
+  std::string best;
+  int64_t best_time = -1;
+  for (const auto& jws : receipts) {
+    auto parsed = JwsParse(jws);
+    if (!parsed) continue;
+    auto claims = ParseReceiptClaims(parsed->payload);
+    if (!claims || claims->program != name) continue;
+    if (claims->issued_at > best_time) {
+      best_time = claims->issued_at;
+      best = jws;
+    }
+  }
+  if (best.empty())
+    return Fail(ErrorCode::kNotFound, "no receipt for \"" + name + "\" here; buy it first, or run 'sealdrop receipts --from-server'");
+  return best;
+}
+
+fs::path ClientHome::PackagePath(const std::string& name) const { return dir_ / "packages" / (name + ".sdpkg"); }
+
+Status ClientHome::SavePackageInfo(const StoredPackage& p) const {
+  if (!SafeName(p.name)) return Fail(ErrorCode::kMalformed, "the package name is not a safe file name");
+  json j = {{"name", p.name}, {"version", p.version}, {"package_id", p.package_id},
+            {"receipt_id", p.receipt_id}, {"size", p.size}};
+  return WriteFileAtomic(dir_ / "packages" / (p.name + ".json"), j.dump(2) + "\n", 0600);
+}
+
+Result<StoredPackage> ClientHome::FindPackage(const std::string& name) const {
+  if (!SafeName(name)) return Fail(ErrorCode::kInvalidArgument, "\"" + name + "\" is not a program name");
+  auto text = ReadTextFile(dir_ / "packages" / (name + ".json"), 64 * 1024);
+  if (!text) return Fail(ErrorCode::kNotFound, "\"" + name + "\" is not installed here; buy it or run 'sealdrop get " + name + "'");
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Fail(ErrorCode::kMalformed, "the package record of \"" + name + "\" is damaged");
+  StoredPackage p;
+  p.name = j.value("name", "");
+  p.version = j.value("version", "");
+  p.package_id = j.value("package_id", "");
+  p.receipt_id = j.value("receipt_id", "");
+  p.size = j.value("size", uint64_t{0});
+  p.file = PackagePath(name);
+  return p;
+}
+
+std::string ClientHome::PendingKeyFor(const std::string& program, const std::string& version) const {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir_ / "pending", ec)) {
+    auto text = ReadTextFile(e.path(), 64 * 1024);
+    if (!text) continue;
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    if (j.value("program", "") == program && j.value("version", "") == version) return j.value("key", "");
+  }
+  return "";
+}
+
+Status ClientHome::SavePending(const std::string& program, const std::string& version, const std::string& key) const {
+  json j = {{"program", program}, {"version", version}, {"key", key}};
+  return WriteFileAtomic(dir_ / "pending" / (key + ".json"), j.dump() + "\n", 0600);
+}
+
+void ClientHome::ClearPending(const std::string& key) const {
+  std::error_code ec;
+  fs::remove(dir_ / "pending" / (key + ".json"), ec);
+}
+
+}  // namespace sealdrop

@@ -1,0 +1,68 @@
+// The client's files under SEALDROP_HOME (default $XDG_DATA_HOME/sealdrop,
+// else ~/.local/share/sealdrop), mode 0700:
+//   credentials.json      {"server","user","token"}, mode 0600 (from login)
+//   receipts/ID.jws       every receipt received, written before anything else
+//   packages/NAME.sdpkg   the encrypted package of each program
+//   packages/NAME.json    {"name","version","package_id","receipt_id","size"}
+//   pending/KEY.json      a purchase in flight: {"program","version","key"};
+//                         a retried `buy` reuses the key, so a crash after the
+//                         charge never charges twice
+// All writes are atomic (write, fsync, rename).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace sealdrop {
+
+struct Credentials {
+  std::string server;
+  std::string user;
+  std::string token;
+};
+
+struct StoredPackage {
+  std::string name;
+  std::string version;
+  std::string package_id;
+  std::string receipt_id;
+  uint64_t size = 0;
+  std::filesystem::path file;
+};
+
+class ClientHome {
+ public:
+  // Resolves the directory from SEALDROP_HOME / XDG_DATA_HOME / HOME and
+  // creates it if missing.
+  static Result<ClientHome> Open();
+  explicit ClientHome(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+  Status SaveCredentials(const Credentials& c) const;
+  Result<Credentials> LoadCredentials() const;
+
+  Status SaveReceipt(const std::string& receipt_id, const std::string& jws) const;
+  Result<std::vector<std::string>> Receipts() const;  // JWS strings
+
+  // Receipt of the newest stored purchase of NAME, if any.
+  Result<std::string> ReceiptFor(const std::string& name) const;
+
+  std::filesystem::path PackagePath(const std::string& name) const;
+  Status SavePackageInfo(const StoredPackage& p) const;
+  Result<StoredPackage> FindPackage(const std::string& name) const;
+
+  // Pending purchase keys, so a retry after a crash reuses the same key.
+  std::string PendingKeyFor(const std::string& program, const std::string& version) const;
+  Status SavePending(const std::string& program, const std::string& version, const std::string& key) const;
+  void ClearPending(const std::string& key) const;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+}  // namespace sealdrop

@@ -1,0 +1,111 @@
+#include "package/sealer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+
+#include "crypto/hpke.h"
+#include "crypto/jws.h"
+#include "crypto/random.h"
+#include "package/chunked.h"
+#include "package/package_file.h"
+
+namespace sealdrop {
+
+struct PackageSealer::Impl {
+  int fd = -1;
+  Manifest manifest;
+  std::string manifest_jws;
+  std::optional<ChunkSealer> chunks;
+  bool prefix_sent = false;
+  uint64_t next_chunk = 0;
+  ~Impl() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+PackageSealer::PackageSealer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PackageSealer::PackageSealer(PackageSealer&&) noexcept = default;
+PackageSealer& PackageSealer::operator=(PackageSealer&&) noexcept = default;
+PackageSealer::~PackageSealer() = default;
+
+Result<PackageSealer> PackageSealer::Create(const SealRequest& req) {
+  if (req.server_key == nullptr || !req.recipient_key)
+    return Fail(ErrorCode::kInvalidArgument, "sealing needs a server key and a recipient key");
+  auto impl = std::make_unique<Impl>();
+  impl->fd = ::open(req.plaintext_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (impl->fd < 0)
+    return Fail(ErrorCode::kIo, "cannot open the program file " + req.plaintext_path.string() +
+                                    ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(impl->fd, &st) != 0 || !S_ISREG(st.st_mode))
+    return Fail(ErrorCode::kIo, "the program file " + req.plaintext_path.string() + " is not a regular file");
+
+  SecretBytes kx = RandomSecret(kAes256KeySize);
+  Manifest& m = impl->manifest;
+  m.package_id = RandomHexId(16);
+  m.program_id = req.program_id;
+  m.name = req.name;
+  m.version = req.version;
+  m.kind = req.kind;
+  m.plaintext_size = static_cast<uint64_t>(st.st_size);
+  m.payload_suite = kChunkSuiteName;
+  m.chunk_size = kChunkSize;
+  m.nonce_prefix = RandomBytes(kChunkNoncePrefixSize);
+  m.chunks = ChunkCount(m.plaintext_size);
+  m.payload_size = SealedPayloadSize(m.plaintext_size);
+  m.device_serial = req.device_serial;
+  m.recipient_key_id = req.recipient_key->KeyId();
+  m.envelope_suite = kHpkeSuiteName;
+  m.order_id = req.order_id;
+  m.issued_at = req.issued_at;
+  m.server_key_id = req.server_key->PublicKey().KeyId();
+
+  SEALDROP_ASSIGN(HpkeSealed env, HpkeSeal(*req.recipient_key, EnvelopeInfo(), EnvelopeAad(m), kx));
+  m.envelope_enc = std::move(env.enc);
+  m.envelope_wrapped_key = std::move(env.ciphertext);
+
+  SEALDROP_ASSIGN(impl->manifest_jws, JwsSign(*req.server_key, m.server_key_id, kManifestJwsType,
+                                              AsBytes(SerializeManifest(m))));
+  if (impl->manifest_jws.size() > kMaxManifestJwsSize)
+    return Fail(ErrorCode::kTooLarge, "the manifest is too large");
+  SEALDROP_ASSIGN(auto sealer, ChunkSealer::Create(kx, m.nonce_prefix, m.plaintext_size));
+  impl->chunks.emplace(std::move(sealer));
+  return PackageSealer(std::move(impl));
+}
+
+uint64_t PackageSealer::total_size() const {
+  return kPackagePrefixFixedSize + impl_->manifest_jws.size() + impl_->manifest.payload_size;
+}
+const Manifest& PackageSealer::manifest() const { return impl_->manifest; }
+const std::string& PackageSealer::manifest_jws() const { return impl_->manifest_jws; }
+
+Result<bool> PackageSealer::Next(Bytes& out) {
+  Impl& im = *impl_;
+  if (!im.prefix_sent) {
+    Bytes prefix = EncodePackagePrefix(im.manifest_jws);
+    out.insert(out.end(), prefix.begin(), prefix.end());
+    im.prefix_sent = true;
+    return true;
+  }
+  if (im.chunks->done()) return false;
+  size_t n = ChunkPlaintextSize(im.manifest.plaintext_size, im.next_chunk);
+  Bytes chunk(n);
+  uint64_t offset = im.next_chunk * kChunkSize;
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(im.fd, chunk.data() + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return Fail(ErrorCode::kIo, "the program file changed or could not be read while sealing");
+    done += static_cast<size_t>(r);
+  }
+  SEALDROP_TRY(im.chunks->SealNext(chunk));
+  ++im.next_chunk;
+  out.insert(out.end(), chunk.begin(), chunk.end());
+  return true;
+}
+
+}  // namespace sealdrop

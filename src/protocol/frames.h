@@ -1,0 +1,58 @@
+// Type-length-value framing used by the inner channel (inside the inner TLS)
+// and by the host <-> processor Unix socket:
+//
+//   u8 type | u32 length (big-endian) | body
+//
+// FrameDecoder accumulates bytes from a stream and yields whole frames. Each
+// frame type has a maximum body length (the caller's `max_body` function);
+// a length above it, or an unknown type (max_body returns 0 and the frame is
+// not empty), is refused before anything is buffered, so a peer cannot make
+// the decoder allocate more than the largest legal frame.
+//
+// Thread safety: one decoder per stream.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "base/bytes.h"
+#include "base/error.h"
+
+namespace sealdrop {
+
+struct Frame {
+  uint8_t type = 0;
+  Bytes body;
+};
+
+inline constexpr size_t kFrameHeaderSize = 5;
+
+void AppendFrame(Bytes& out, uint8_t type, ByteView body);
+Bytes EncodeFrame(uint8_t type, ByteView body);
+
+class FrameDecoder {
+ public:
+  // max_body(type) returns the largest body allowed for the type, or
+  // std::nullopt if the type is unknown.
+  explicit FrameDecoder(std::function<std::optional<size_t>(uint8_t)> max_body)
+      : max_body_(std::move(max_body)) {}
+
+  // Adds bytes. Fails (and stays failed) on an unknown type or an oversized
+  // length.
+  Status Push(ByteView bytes);
+  // The next complete frame, std::nullopt if more bytes are needed, or the
+  // error that failed the stream.
+  Result<std::optional<Frame>> Pop();
+  // Bytes of an incomplete frame still buffered.
+  size_t buffered() const { return buffer_.size() - consumed_; }
+
+ private:
+  std::function<std::optional<size_t>(uint8_t)> max_body_;
+  Bytes buffer_;
+  size_t consumed_ = 0;
+  std::optional<Error> failed_;
+  Status CheckHeader();
+};
+
+}  // namespace sealdrop

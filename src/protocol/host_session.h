@@ -1,0 +1,79 @@
+// The host's side of one order (the `sealdrop` client's logic), sans I/O.
+//
+// The host is untrusted by design: this machine only sequences the relay and
+// the charging step. It never sees inner plaintext; what it relays between
+// server and processor are TLS records it cannot read.
+//
+// Inputs: control messages and inner records from the server, frames from the
+// processor's socket. Outputs: a queue of HostActions for the adapter.
+//   [start]   Purchase/Redownload  -> control purchase|redownload to server
+//   order                          -> OpenSession to processor   [relay]
+//   inner records either way       -> relayed unchanged
+//   processor DownloadComplete     -> charge to server (step 1009) [charging]
+//   charged {receipt, release}     -> Release to processor (1010) [releasing]
+//   processor PackageData*/End     -> store the package (1011)    [done]
+// Any error message from either side ends the order with that error.
+//
+// Thread safety: one per order, one thread.
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "base/error.h"
+#include "protocol/frames.h"
+#include "protocol/messages.h"
+
+namespace sealdrop {
+
+struct HostAction {
+  enum class Kind {
+    kControlToServer,  // text
+    kInnerToServer,    // binary
+    kFrameToTrp,       // frame (type, body)
+    kPackageBegin,     // the processor is about to hand over the package
+    kPackageData,      // bytes to append to the package file
+    kPackageDone,      // the package is complete; `text` holds kPackageEnd JSON
+    kReceipt,          // `text` holds the receipt JWS, to store at once
+    kProgress,         // `number` bytes of `total` relayed
+    kDone,
+  };
+  Kind kind;
+  std::string text;
+  Bytes bytes;
+  uint8_t frame_type = 0;
+  uint64_t number = 0, total = 0;
+};
+
+class HostSession {
+ public:
+  enum class State { kIdle, kOrdered, kRelay, kCharging, kReleasing, kStoring, kDone, kFailed };
+
+  void StartPurchase(const std::string& program, const std::string& version,
+                     const std::string& idempotency_key);
+  void StartRedownload(const std::string& receipt_jws);
+
+  void OnServerControl(const ControlMessage& message);
+  void OnServerInner(ByteView records);
+  void OnTrpFrame(const Frame& frame);
+
+  std::optional<HostAction> NextAction();
+  State state() const { return state_; }
+  const std::optional<Error>& error() const { return error_; }
+  const ControlMessage& order() const { return order_; }
+  const ControlMessage& charged() const { return charged_; }
+
+ private:
+  void Push(HostAction a) { actions_.push_back(std::move(a)); }
+  void Failed(Error e);
+
+  State state_ = State::kIdle;
+  std::deque<HostAction> actions_;
+  std::optional<Error> error_;
+  ControlMessage order_;
+  ControlMessage charged_;
+  uint64_t relayed_ = 0;
+};
+
+}  // namespace sealdrop

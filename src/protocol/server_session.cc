@@ -1,0 +1,365 @@
+#include "protocol/server_session.h"
+
+#include "base/encoding.h"
+#include "base/reader.h"
+#include "crypto/hpke.h"
+#include "crypto/jws.h"
+#include "crypto/random.h"
+
+namespace sealdrop {
+namespace {
+constexpr size_t kStreamFrameTarget = 3 * (64 * 1024 + 16);  // three sealed chunks
+constexpr int kMaxLoginFailuresPerSession = 3;
+
+int64_t UnixSeconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+bool ValidToken(const std::string& s, size_t min, size_t max) {
+  if (s.size() < min || s.size() > max) return false;
+  for (char c : s)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  return true;
+}
+}  // namespace
+
+ServerSession::ServerSession(ServerContext& context) : ctx_(context) {}
+
+void ServerSession::Observe(std::string_view event, std::string_view detail) {
+  if (ctx_.observe) ctx_.observe(event, detail);
+}
+
+void ServerSession::SendControl(const ControlMessage& m) {
+  out_.push_back({Outbound::Kind::kControl, ToBytes(EncodeControl(m))});
+}
+
+void ServerSession::FlushTls() {
+  if (!tls_) return;
+  Bytes records = tls_->TakeOutgoing();
+  if (!records.empty()) out_.push_back({Outbound::Kind::kInner, std::move(records)});
+}
+
+void ServerSession::SendInner(InnerType type, ByteView body) {
+  auto st = tls_->Write(EncodeFrame(static_cast<uint8_t>(type), body));
+  if (!st) return Close(st.error());
+  FlushTls();
+}
+
+void ServerSession::Close(const Error& error) {
+  if (state_ == State::kClosed) return;
+  Observe("session_failed", std::string(ErrorCodeName(error.code)) + ": " + error.message);
+  // Tell the processor too, when the inner channel is up, so it discards
+  // what it holds; then the host.
+  if (tls_ && tls_->handshake_done()) {
+    if (tls_->Write(EncodeFrame(static_cast<uint8_t>(InnerType::kError), ErrorJson(error))))
+      FlushTls();
+  } else if (tls_) {
+    FlushTls();  // a handshake alert, if OpenSSL produced one
+  }
+  SendControl(ErrorControl(error));
+  state_ = State::kClosed;
+  order_.reset();
+}
+
+void ServerSession::OnControl(std::string_view text) {
+  if (state_ == State::kClosed) return;
+  auto message = ParseControl(text);
+  if (!message) return Close(message.error());
+  auto st = HandleControl(*message);
+  if (!st) Close(st.error());
+}
+
+Status ServerSession::HandleControl(const ControlMessage& m) {
+  if (m.type == "login") return HandleLogin(m);
+  if (state_ == State::kAwaitLogin)
+    return Fail(ErrorCode::kWrongState, "log in first");
+  if (m.type == "balance" && state_ == State::kReady) {
+    SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));
+    ControlMessage reply{.type = "balance"};
+    reply.balance = balance;
+    SendControl(reply);
+    return Ok();
+  }
+  if (m.type == "receipts" && state_ == State::kReady) {
+    SEALDROP_ASSIGN(auto receipts, ctx_.ledger->Receipts(user_));
+    ControlMessage reply{.type = "receipts"};
+    for (const auto& r : receipts) reply.receipts.push_back(r.jws);
+    SendControl(reply);
+    return Ok();
+  }
+  if (m.type == "purchase" && state_ == State::kReady) return HandlePurchase(m);
+  if (m.type == "redownload" && state_ == State::kReady) return HandleRedownload(m);
+  if (m.type == "charge" && state_ == State::kAwaitCharge) return HandleCharge(m);
+  if (m.type == "bye") {
+    state_ = State::kClosed;
+    order_.reset();
+    return Ok();
+  }
+  return Fail(ErrorCode::kWrongState, "the message \"" + m.type.substr(0, 32) +
+                                          "\" is not allowed at this point of the session");
+}
+
+Status ServerSession::HandleLogin(const ControlMessage& m) {
+  if (state_ != State::kAwaitLogin) return Fail(ErrorCode::kWrongState, "already logged in");
+  if (!ValidToken(m.user, 1, 64) || m.password.empty())
+    return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID and a password");
+  auto st = ctx_.ledger->Authenticate(m.user, m.password);
+  if (!st) {
+    Observe("login_failed", m.user);
+    if (++login_failures_ >= kMaxLoginFailuresPerSession) return std::unexpected(st.error());
+    SendControl(ErrorControl(st.error()));
+    return Ok();
+  }
+  user_ = m.user;
+  state_ = State::kReady;
+  SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));
+  ControlMessage reply{.type = "welcome"};
+  reply.user = user_;
+  reply.balance = balance;
+  SendControl(reply);
+  Observe("login", user_);
+  return Ok();
+}
+
+Status ServerSession::HandlePurchase(const ControlMessage& m) {
+  if (!ValidToken(m.idempotency_key, 16, 64))
+    return Fail(ErrorCode::kInvalidArgument, "a purchase needs an idempotency key of 16 to 64 characters");
+  if (m.program.empty()) return Fail(ErrorCode::kInvalidArgument, "a purchase needs a program name");
+  SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->FindProgram(m.program, m.version));
+  Order order;
+  order.order_id = RandomHexId(16);
+  order.idempotency_key = m.idempotency_key;
+  order.program = std::move(program);
+  order_ = std::move(order);
+  return StartInner();
+}
+
+Status ServerSession::HandleRedownload(const ControlMessage& m) {
+  auto payload = JwsVerifyCompact(m.receipt, ctx_.identity.key->PublicKey(), kReceiptJwsType);
+  if (!payload) return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
+  SEALDROP_ASSIGN(ReceiptClaims claims, ParseReceiptClaims(*payload));
+  auto record = ctx_.ledger->FindReceipt(claims.receipt_id);
+  if (!record || record->user != user_ || claims.user != user_ || record->jws != m.receipt)
+    return Fail(ErrorCode::kRefused, "this receipt does not belong to the logged-in user");
+  SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->ProgramById(record->program_id));
+  Order order;
+  order.order_id = record->receipt_id;
+  order.program = std::move(program);
+  order.redownload = std::move(*record);
+  order_ = std::move(order);
+  return StartInner();
+}
+
+Status ServerSession::CheckDevice(const VerifiedLeaf& leaf) {
+  if (leaf.device_serial.empty())
+    return Fail(ErrorCode::kUntrustedPeer, "the processor's certificate has no device serial");
+  SEALDROP_ASSIGN(bool revoked, ctx_.ledger->IsDeviceRevoked(leaf.device_serial));
+  if (revoked) return Fail(ErrorCode::kUntrustedPeer, "this processor has been revoked by the vendor");
+  return Ok();
+}
+
+Status ServerSession::StartInner() {
+  TlsPeerPolicy policy;
+  policy.trust = ctx_.manufacturers;
+  policy.profile = CertProfile::kDevice;
+  policy.role = DeviceKeyRole::kIdentity;
+  policy.now = ctx_.now;
+  policy.extra_check = [this](const VerifiedLeaf& leaf) { return CheckDevice(leaf); };
+  SEALDROP_ASSIGN(TlsChannel tls, TlsChannel::CreateServer(ctx_.identity, std::move(policy)));
+  tls_.emplace(std::move(tls));
+  decoder_.emplace(InnerMaxBody);
+  state_ = State::kHandshake;
+  ControlMessage reply{.type = "order"};
+  reply.order_id = order_->order_id;
+  reply.program = order_->program->name;
+  reply.version = order_->program->version;
+  reply.price = order_->redownload ? 0 : order_->program->price;
+  reply.charge_required = !order_->redownload;
+  SendControl(reply);
+  Observe("order", order_->order_id);
+  return Ok();
+}
+
+void ServerSession::OnInner(ByteView records) {
+  if (state_ == State::kClosed) return;
+  if (!tls_ || state_ == State::kReady || state_ == State::kAwaitLogin)
+    return Close({ErrorCode::kWrongState, "inner records arrived outside an order"});
+  auto st = tls_->Feed(records);
+  if (!st) return Close(st.error());
+  if (state_ == State::kHandshake && tls_->handshake_done()) {
+    state_ = State::kCapabilities;
+    order_->device_serial = tls_->peer()->device_serial;
+    Observe("inner_handshake", order_->device_serial);
+  }
+  Bytes plain;
+  st = tls_->ReadAvailable(plain, 4 << 20);
+  if (!st) return Close(st.error());
+  FlushTls();
+  if (!plain.empty()) {
+    st = decoder_->Push(plain);
+    if (!st) return Close(st.error());
+    while (state_ != State::kClosed) {
+      auto frame = decoder_->Pop();
+      if (!frame) return Close(frame.error());
+      if (!*frame) break;
+      st = HandleInnerFrame(**frame);
+      if (!st) return Close(st.error());
+    }
+  }
+  if (state_ != State::kClosed && tls_->peer_closed())
+    Close({ErrorCode::kUnavailable, "the processor closed the inner channel"});
+}
+
+Status ServerSession::HandleInnerFrame(const Frame& f) {
+  switch (static_cast<InnerType>(f.type)) {
+    case InnerType::kCapabilities:
+      if (state_ != State::kCapabilities)
+        return Fail(ErrorCode::kWrongState, "capabilities arrived out of order");
+      return HandleCapabilities(f.body);
+    case InnerType::kReceived: {
+      if (state_ != State::kAwaitReceived)
+        return Fail(ErrorCode::kWrongState, "a delivery confirmation arrived out of order");
+      if (HexEncode(f.body) != order_->digest_hex)
+        return Fail(ErrorCode::kCryptoFailure, "the processor confirmed a different package");
+      state_ = State::kAwaitCharge;
+      Observe("delivered", order_->digest_hex);
+      return Ok();
+    }
+    case InnerType::kError:
+      return std::unexpected(ParseErrorJson(f.body));
+    default:
+      return Fail(ErrorCode::kWrongState, "the processor sent a message only a server may send");
+  }
+}
+
+Status ServerSession::HandleCapabilities(ByteView body) {
+  SEALDROP_ASSIGN(InnerCapabilities caps, ParseCapabilities(body));
+  bool suite_ok = false;
+  for (const auto& s : caps.package_suites) suite_ok |= s == kHpkeSuiteName;
+  if (!suite_ok)
+    return Fail(ErrorCode::kRefused, "the processor supports no package suite this server can seal with");
+  auto chain = Certificate::AllFromPem(caps.key_wrap_chain_pem);
+  if (!chain) return Fail(ErrorCode::kUntrustedPeer, "the processor's key-wrap certificate cannot be read");
+  SEALDROP_ASSIGN(VerifiedLeaf wrap, ctx_.manufacturers->Verify(*chain, CertProfile::kDevice,
+                                                                 DeviceKeyRole::kKeyWrap, ctx_.now()));
+  if (wrap.device_serial != order_->device_serial)
+    return Fail(ErrorCode::kUntrustedPeer, "the key-wrap certificate belongs to another processor");
+
+  SealRequest req;
+  req.plaintext_path = order_->program->path;
+  req.program_id = order_->program->id;
+  req.name = order_->program->name;
+  req.version = order_->program->version;
+  req.kind = "data";
+  req.recipient_key = wrap.leaf.PublicKey();
+  req.device_serial = order_->device_serial;
+  req.order_id = order_->order_id;
+  req.server_key = &*ctx_.identity.key;
+  req.issued_at = UnixSeconds(ctx_.now());
+  SEALDROP_ASSIGN(PackageSealer sealer, PackageSealer::Create(req));
+  uint8_t total[8];
+  StoreU64(total, sealer.total_size());
+  order_->sealer.emplace(std::move(sealer));
+  state_ = State::kStreaming;
+  SendInner(InnerType::kPackageBegin, ByteView(total, 8));
+  Observe("sealed", order_->order_id);
+  return Ok();
+}
+
+Status ServerSession::ProduceStream() {
+  Bytes data;
+  data.reserve(kStreamFrameTarget + 64);
+  while (data.size() + 64 * 1024 + 16 <= kStreamFrameTarget) {
+    SEALDROP_ASSIGN(bool more, order_->sealer->Next(data));
+    if (!more) {
+      order_->sealing_done = true;
+      break;
+    }
+  }
+  if (!data.empty()) {
+    order_->hash.Update(data);
+    SendInner(InnerType::kPackageData, data);
+  }
+  if (order_->sealing_done && state_ == State::kStreaming) {
+    Digest d = order_->hash.Final();
+    order_->digest_hex = HexEncode(d);
+    state_ = State::kAwaitReceived;
+    SendInner(InnerType::kPackageEnd, d);
+  }
+  return Ok();
+}
+
+std::optional<Outbound> ServerSession::NextOutbound() {
+  if (out_.empty() && state_ == State::kStreaming) {
+    auto st = ProduceStream();
+    if (!st) Close(st.error());
+  }
+  if (out_.empty()) return std::nullopt;
+  Outbound o = std::move(out_.front());
+  out_.pop_front();
+  return o;
+}
+
+Status ServerSession::HandleCharge(const ControlMessage& m) {
+  if (m.order_id != order_->order_id)
+    return Fail(ErrorCode::kRefused, "the charge names another order");
+  Order& o = *order_;
+  ReceiptRecord receipt;
+  int64_t amount = 0, balance = 0;
+  if (o.redownload) {
+    DeliveryRequest d{user_, o.redownload->receipt_id, o.device_serial, o.digest_hex, ctx_.device_limit};
+    SEALDROP_TRY(ctx_.ledger->RecordRedelivery(d));
+    receipt = *o.redownload;
+    SEALDROP_ASSIGN(balance, ctx_.ledger->Balance(user_));
+  } else {
+    ChargeRequest c;
+    c.user = user_;
+    c.idempotency_key = o.idempotency_key;
+    c.program_id = o.program->id;
+    c.device_serial = o.device_serial;
+    c.package_digest = o.digest_hex;
+    c.sign_receipt = [&](const std::string& receipt_id, int64_t issued_at) -> Result<std::string> {
+      ReceiptClaims claims{receipt_id, user_, o.program->id, o.program->name, o.program->version,
+                           o.program->price, o.device_serial, issued_at, ctx_.server_name};
+      return JwsSign(*ctx_.identity.key, ctx_.identity.key->PublicKey().KeyId(), kReceiptJwsType,
+                     AsBytes(EncodeReceiptClaims(claims)));
+    };
+    SEALDROP_ASSIGN(ChargeOutcome outcome, ctx_.ledger->Charge(c));
+    if (outcome.replayed && outcome.receipt.program_id != o.program->id)
+      return Fail(ErrorCode::kRefused, "this idempotency key was already used for another purchase");
+    if (outcome.replayed) {
+      // A retried purchase is a re-download: it counts against the device
+      // limit like one, or one key could reach any number of devices.
+      DeliveryRequest d{user_, outcome.receipt.receipt_id, o.device_serial, o.digest_hex, ctx_.device_limit};
+      SEALDROP_TRY(ctx_.ledger->RecordRedelivery(d));
+    }
+    receipt = outcome.receipt;
+    amount = outcome.replayed ? 0 : receipt.amount;
+    balance = outcome.balance_after;
+  }
+  SEALDROP_ASSIGN(Bytes exporter, tls_->ExportKeyingMaterial(kReleaseExporterLabel, 32));
+  ReleaseClaims rel{o.sealer->manifest().package_id, o.digest_hex, o.device_serial, o.order_id,
+                    receipt.receipt_id, Base64UrlEncode(exporter)};
+  SEALDROP_ASSIGN(std::string release, JwsSign(*ctx_.identity.key, ctx_.identity.key->PublicKey().KeyId(),
+                                               kReleaseJwsType, AsBytes(EncodeReleaseClaims(rel))));
+  // close_notify goes out before the reply so that, from the host's view,
+  // the inner channel is over before step 1010 begins.
+  (void)tls_->Close();
+  FlushTls();
+  ControlMessage reply{.type = "charged"};
+  reply.order_id = o.order_id;
+  reply.receipt = receipt.jws;
+  reply.release = release;
+  reply.amount = amount;
+  reply.balance = balance;
+  reply.package_digest = o.digest_hex;
+  SendControl(reply);
+  Observe(o.redownload ? "redelivered" : "charged", receipt.receipt_id);
+  tls_.reset();
+  decoder_.reset();
+  order_.reset();
+  state_ = State::kReady;
+  return Ok();
+}
+
+}  // namespace sealdrop

@@ -1,0 +1,296 @@
+// The three parties' state machines driven against each other in memory,
+// with a real SQLite ledger and real certificates: the whole of steps
+// 1001-1012, then the ways a host can misbehave.
+#include <gtest/gtest.h>
+
+#include "base/files.h"
+#include "crypto/jws.h"
+#include "crypto/random.h"
+#include "pki/ca.h"
+#include "protocol/testing/world.h"
+
+namespace sealdrop {
+namespace {
+using testing::Device;
+using testing::DeviceOptions;
+using testing::Loop;
+using testing::World;
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    world_ = World::Create();
+    device_ = world_->MakeDevice({"dev-0001"});
+  }
+  int64_t Balance(const std::string& user = "alice") { return *world_->ledger->Balance(user); }
+  bool PlaintextSeenBy(const Loop& loop) {
+    Bytes pt = world_->ProgramBytes();
+    std::string needle(pt.begin() + 5000, pt.begin() + 5032);
+    for (const auto& b : loop.relayed)
+      if (std::string(b.begin(), b.end()).find(needle) != std::string::npos) return true;
+    std::string stored(loop.staging.data.begin(), loop.staging.data.end());
+    return stored.find(needle) != std::string::npos;
+  }
+
+  std::unique_ptr<World> world_;
+  Device device_;
+};
+
+TEST_F(SessionTest, BuyChargesOnceAndReleasesPackage) {
+  Loop loop(*world_, device_);
+  ASSERT_EQ(loop.Login("alice", "correct horse"), "welcome");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(Balance(), 900);
+  ASSERT_TRUE(loop.licence.has_value());
+  EXPECT_FALSE(PlaintextSeenBy(loop));
+  // The receipt verifies with the server key and names alice.
+  auto payload = JwsVerifyCompact(loop.host.charged().receipt,
+                                  world_->server.identity.key->PublicKey(), kReceiptJwsType);
+  ASSERT_TRUE(payload.has_value());
+  EXPECT_EQ(ParseReceiptClaims(*payload)->user, "alice");
+  EXPECT_TRUE(world_->ledger->VerifyAudit().has_value());
+}
+
+TEST_F(SessionTest, RedownloadIsFree) {
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  ASSERT_TRUE(loop.Buy("hello", RandomHexId(16)).has_value());
+  std::string receipt = loop.host.charged().receipt;
+  auto st = loop.Redownload(receipt);
+  ASSERT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(Balance(), 900);
+  EXPECT_EQ(loop.host.charged().amount, 0);
+  ASSERT_TRUE(loop.licence.has_value());
+}
+
+TEST_F(SessionTest, RetriedPurchaseWithSameKeyDoesNotChargeTwice) {
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  std::string key = RandomHexId(16);
+  ASSERT_TRUE(loop.Buy("hello", key).has_value());
+  std::string first = loop.host.charged().receipt;
+  ASSERT_TRUE(loop.Buy("hello", key).has_value());  // the client crashed and retried
+  EXPECT_EQ(loop.host.charged().receipt, first);
+  EXPECT_EQ(Balance(), 900);
+}
+
+TEST_F(SessionTest, WrongPasswordIsRefused) {
+  Loop loop(*world_, device_);
+  EXPECT_EQ(loop.Login("alice", "wrong"), "error");
+  EXPECT_EQ(loop.last_server_control.code, "auth_failed");
+  EXPECT_FALSE(loop.Buy("hello", RandomHexId(16)).has_value());
+  EXPECT_EQ(Balance(), 1000);
+}
+
+TEST_F(SessionTest, ReceiptOfAnotherUserIsRefused) {
+  Loop a(*world_, device_);
+  a.Login("alice", "correct horse");
+  ASSERT_TRUE(a.Buy("hello", RandomHexId(16)).has_value());
+  Loop b(*world_, device_);
+  b.Login("bob", "battery staple");
+  auto st = b.Redownload(a.host.charged().receipt);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kRefused);
+}
+
+TEST_F(SessionTest, AlteredReceiptIsRefused) {
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  ASSERT_TRUE(loop.Buy("hello", RandomHexId(16)).has_value());
+  std::string receipt = loop.host.charged().receipt;
+  receipt[receipt.size() / 2] = receipt[receipt.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(loop.Redownload(receipt).has_value());
+  EXPECT_FALSE(loop.Redownload("not.a.jws").has_value());
+}
+
+struct BadDevice {
+  const char* name;
+  DeviceOptions options;
+};
+
+class BadDeviceTest : public SessionTest, public ::testing::WithParamInterface<BadDevice> {};
+
+TEST_P(BadDeviceTest, IsRefusedWithoutCharge) {
+  Device bad = world_->MakeDevice(GetParam().options);
+  Loop loop(*world_, bad);
+  loop.Login("alice", "correct horse");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kUntrustedPeer) << st.error().message;
+  EXPECT_EQ(Balance(), 1000);
+  EXPECT_FALSE(loop.licence.has_value());
+  EXPECT_TRUE(loop.staging.data.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Certificates, BadDeviceTest,
+    ::testing::Values(BadDevice{"OtherCa", {"dev-x", 365, 0, "mfr2"}},
+                      BadDevice{"Expired", {"dev-y", 10, -20, "mfr"}},
+                      BadDevice{"NotYetValid", {"dev-z", 30, 5, "mfr"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(SessionTest, DeviceOnServerRevocationListIsRefused) {
+  ASSERT_TRUE(world_->ledger->RevokeDevice("dev-0001", "cloned").has_value());
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kUntrustedPeer);
+  EXPECT_EQ(Balance(), 1000);
+}
+
+TEST_F(SessionTest, DeviceRevokedByManufacturerCrlIsRefused) {
+  ASSERT_TRUE(CaRevoke(world_->dir / "mfr", device_.identity_serial_hex).has_value());
+  ASSERT_TRUE(world_->manufacturers.AddCrlPem(*ReadTextFile(world_->dir / "mfr" / "crl.pem", 1 << 20)).has_value());
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kUntrustedPeer);
+  EXPECT_EQ(Balance(), 1000);
+}
+
+TEST_F(SessionTest, ProcessorRefusesServerFromUnpinnedVendor) {
+  TrustStore other;
+  ASSERT_TRUE(other.AddRootsPem(*ReadTextFile(world_->dir / "mfr2" / "ca.pem", 1 << 20)).has_value());
+  world_->vendors = std::move(other);
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(Balance(), 1000);
+}
+
+// A host that tampers with the relayed inner records: every variant ends the
+// order with an error, no charge, no release.
+struct Tamper {
+  const char* name;
+  bool towards_trp;
+  int batch;  // which batch to touch
+  enum { kFlip, kDrop, kDuplicate, kTruncate, kSwapWithNext } what;
+};
+
+class TamperTest : public SessionTest, public ::testing::WithParamInterface<Tamper> {};
+
+TEST_P(TamperTest, EndsOrderWithoutChargeOrRelease) {
+  const Tamper t = GetParam();
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  int seen = 0;
+  std::optional<Bytes> held;
+  auto filter = [&](Bytes b) -> std::optional<Bytes> {
+    int n = seen++;
+    if (held) {  // swapped: deliver the later one first, then the held one
+      Bytes both = b;
+      both.insert(both.end(), held->begin(), held->end());
+      held.reset();
+      return both;
+    }
+    if (n != t.batch) return b;
+    switch (t.what) {
+      case Tamper::kFlip: b[b.size() / 2] ^= 0x20; return b;
+      case Tamper::kDrop: return std::nullopt;
+      case Tamper::kDuplicate: { Bytes d = b; d.insert(d.end(), b.begin(), b.end()); return d; }
+      case Tamper::kTruncate: b.resize(b.size() / 2); return b;
+      case Tamper::kSwapWithNext: held = b; return std::nullopt;
+    }
+    return b;
+  };
+  if (t.towards_trp) loop.to_trp_filter = filter; else loop.to_server_filter = filter;
+  auto st = loop.Buy("hello", RandomHexId(16));
+  EXPECT_FALSE(st.has_value());
+  EXPECT_EQ(Balance(), 1000);
+  EXPECT_FALSE(loop.licence.has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Relay, TamperTest,
+    ::testing::Values(Tamper{"FlipServerHello", true, 0, Tamper::kFlip},
+                      Tamper{"FlipClientHello", false, 0, Tamper::kFlip},
+                      Tamper{"FlipClientFinished", false, 1, Tamper::kFlip},
+                      Tamper{"FlipPackageData", true, 3, Tamper::kFlip},
+                      Tamper{"DropPackageData", true, 3, Tamper::kDrop},
+                      Tamper{"DuplicatePackageData", true, 3, Tamper::kDuplicate},
+                      Tamper{"TruncatePackageData", true, 3, Tamper::kTruncate},
+                      Tamper{"ReorderPackageData", true, 2, Tamper::kSwapWithNext},
+                      Tamper{"DropServerHello", true, 0, Tamper::kDrop},
+                      Tamper{"FlipReceivedConfirmation", false, 2, Tamper::kFlip}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(SessionTest, ReleaseForAnotherPackageIsRefused) {
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  std::string old_release;
+  first.release_filter = [&](std::string r) { old_release = r; return r; };
+  ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  Loop second(*world_, device_);
+  second.Login("alice", "correct horse");
+  second.release_filter = [&](std::string) { return old_release; };
+  auto st = second.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_FALSE(second.licence.has_value());
+}
+
+TEST_F(SessionTest, ForgedReleaseIsRefused) {
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  auto forger = *EcPrivateKey::Generate();
+  loop.release_filter = [&](std::string r) {
+    auto jws = *JwsParse(r);
+    return *JwsSign(forger, jws.kid, kReleaseJwsType, jws.payload);
+  };
+  EXPECT_FALSE(loop.Buy("hello", RandomHexId(16)).has_value());
+  EXPECT_FALSE(loop.licence.has_value());
+}
+
+TEST_F(SessionTest, NoChargeMeansNoRelease) {
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  loop.skip_charge = true;
+  EXPECT_FALSE(loop.Buy("hello", RandomHexId(16)).has_value());
+  EXPECT_EQ(Balance(), 1000);
+  EXPECT_FALSE(loop.licence.has_value());
+  EXPECT_EQ(loop.trp->state(), TrpSession::State::kHeld);
+  EXPECT_FALSE(loop.trp->Release("a.b.c", "d.e.f").has_value());
+}
+
+TEST_F(SessionTest, ChargeBeforeDeliveryIsWrongState) {
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  ControlMessage buy{.type = "purchase"};
+  buy.program = "hello";
+  buy.idempotency_key = RandomHexId(16);
+  loop.server.OnControl(EncodeControl(buy));
+  auto order = loop.server.NextOutbound();
+  ASSERT_TRUE(order.has_value());
+  ControlMessage charge{.type = "charge"};
+  charge.order_id = ParseControl(AsString(order->data))->order_id;
+  loop.server.OnControl(EncodeControl(charge));
+  auto reply = ParseControl(AsString(loop.server.NextOutbound()->data));
+  EXPECT_EQ(reply->type, "error");
+  EXPECT_EQ(reply->code, "wrong_state");
+  EXPECT_EQ(Balance(), 1000);
+}
+
+TEST_F(SessionTest, MessagesBeforeLoginAreRefused) {
+  Loop loop(*world_, device_);
+  loop.server.OnControl(R"({"type":"balance"})");
+  auto reply = ParseControl(AsString(loop.server.NextOutbound()->data));
+  EXPECT_EQ(reply->code, "wrong_state");
+  EXPECT_TRUE(loop.server.done());
+}
+
+TEST_F(SessionTest, InsufficientFundsChargesNothing) {
+  ASSERT_TRUE(world_->ledger->AddUser("carol", "pw-carol-123", 10).has_value());
+  Loop loop(*world_, device_);
+  loop.Login("carol", "pw-carol-123");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kInsufficientFunds);
+  EXPECT_EQ(Balance("carol"), 10);
+  EXPECT_FALSE(loop.licence.has_value());
+}
+
+}  // namespace
+}  // namespace sealdrop

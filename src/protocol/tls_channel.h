@@ -1,0 +1,100 @@
+// The second path: a TLS 1.3 endpoint that does no I/O.
+//
+// TlsChannel drives OpenSSL over memory BIOs: the caller feeds it the bytes
+// that arrived from the peer (Feed), takes the bytes to send (TakeOutgoing),
+// and reads and writes application data once the handshake is done. The host
+// relays those outgoing bytes as opaque frames; it never holds a key.
+//
+// Fixed suite, never negotiated down: TLS 1.3 only, TLS_AES_256_GCM_SHA384,
+// group P-256, signatures ecdsa_secp256r1_sha256, no session tickets, no
+// resumption, no early data, no renegotiation (TLS 1.3 has none).
+//
+// Roles. The processor is the TLS client: its ClientHello.random is the
+// patent's Rc. The server is the TLS server and demands a client certificate.
+// Each side checks the other's chain with its own TrustStore inside the
+// handshake (OpenSSL's certificate verify callback), so a bad chain ends the
+// handshake with an alert before either side sends application data:
+//   client (processor) requires  CertProfile::kServer from its vendor roots;
+//   server requires              CertProfile::kDevice, role kIdentity, from
+//                                its manufacturer roots, plus `extra_check`
+//                                (its own revocation list).
+//
+// Thread safety: none; one TlsChannel per session, used from one thread.
+// Lifetimes: the TrustStore passed in must outlive the channel.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/error.h"
+#include "crypto/ec.h"
+#include "pki/cert.h"
+
+namespace sealdrop {
+
+inline constexpr char kInnerTlsSuiteName[] = "TLS1.3-AES256GCM-SHA384-P256-ECDSA";
+// Largest plaintext one Write() accepts; callers split bigger messages.
+inline constexpr size_t kTlsMaxWrite = 1 << 20;
+
+struct TlsIdentity {
+  std::vector<Certificate> chain;   // leaf first
+  std::optional<EcPrivateKey> key;  // required; optional only so holders can be default-constructed
+};
+
+struct TlsPeerPolicy {
+  const TrustStore* trust = nullptr;
+  CertProfile profile = CertProfile::kServer;
+  DeviceKeyRole role = DeviceKeyRole::kIdentity;
+  std::function<std::chrono::system_clock::time_point()> now;
+  // Extra check on the verified leaf (server: its device revocation list).
+  std::function<Status(const VerifiedLeaf&)> extra_check;
+};
+
+class TlsChannel {
+ public:
+  static Result<TlsChannel> CreateClient(const TlsIdentity& identity, TlsPeerPolicy policy);
+  static Result<TlsChannel> CreateServer(const TlsIdentity& identity, TlsPeerPolicy policy);
+  TlsChannel(TlsChannel&&) noexcept;
+  TlsChannel& operator=(TlsChannel&&) noexcept;
+  ~TlsChannel();
+
+  // Bytes from the peer. Drives the handshake as far as it can go. Fails with
+  // kUntrustedPeer if the peer's chain was refused (the reason from the
+  // policy), or kCryptoFailure/kMalformed for a broken record stream. After a
+  // failure the channel is dead and every call fails.
+  Status Feed(ByteView records);
+  // Starts the handshake (client: produces the ClientHello).
+  Status Start();
+  // Bytes to send to the peer, possibly empty.
+  Bytes TakeOutgoing();
+  bool pending_outgoing() const;
+  bool handshake_done() const;
+  bool peer_closed() const;
+
+  // Application data, only after handshake_done().
+  Status Write(ByteView plaintext);
+  // Appends available application data to `out` (up to max bytes).
+  Status ReadAvailable(Bytes& out, size_t max);
+  // Sends close_notify.
+  Status Close();
+
+  // Valid after the handshake.
+  const std::optional<VerifiedLeaf>& peer() const;
+  // RFC 8446 section 7.5 exporter, binds signatures to this session.
+  Result<Bytes> ExportKeyingMaterial(std::string_view label, size_t length) const;
+  // The handshake randoms (the patent's Rc and Rs), for logs and docs.
+  Bytes ClientRandom() const;
+  Bytes ServerRandom() const;
+
+  struct Impl;  // opaque; public only so the .cc's OpenSSL callbacks can name it
+
+ private:
+  explicit TlsChannel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sealdrop

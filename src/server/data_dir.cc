@@ -1,0 +1,220 @@
+#include "server/data_dir.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/encoding.h"
+#include "base/files.h"
+#include "crypto/random.h"
+#include "crypto/sha256.h"
+#include "ledger/sqlite_ledger.h"
+
+namespace sealdrop {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+Result<ServerConfig> ReadConfig(const fs::path& data) {
+  auto text = ReadTextFile(data / "config.json", 1 << 20);
+  if (!text)
+    return Fail(ErrorCode::kNotFound, data.string() + " is not a sealdropd data directory (run 'sealdropd init' first)");
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Fail(ErrorCode::kMalformed, data.string() + "/config.json is damaged");
+  ServerConfig c;
+  try {
+    c.name = j.at("name");
+    c.hosts = j.at("hosts").get<std::vector<std::string>>();
+    c.device_limit = j.value("device_limit", 3);
+  } catch (const json::exception&) {
+    return Fail(ErrorCode::kMalformed, data.string() + "/config.json is damaged");
+  }
+  return c;
+}
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '+')) return false;
+  return true;
+}
+}  // namespace
+
+Status InitServerData(const fs::path& data, const ServerConfig& config) {
+  std::error_code ec;
+  if (config.name.empty()) return Fail(ErrorCode::kInvalidArgument, "the server needs a --name");
+  if (fs::exists(data, ec) && !fs::is_empty(data, ec))
+    return Fail(ErrorCode::kInvalidArgument, data.string() + " is not empty; choose a new directory");
+  fs::path tmp = TempPathFor(data.lexically_normal());
+  SEALDROP_TRY(EnsureDirectory(tmp, 0700));
+  auto build = [&]() -> Status {
+    SEALDROP_ASSIGN(EcPrivateKey key, EcPrivateKey::Generate());
+    SecretBytes pem = key.ToPkcs8Pem();
+    SEALDROP_TRY(WriteFileAtomic(tmp / "server.key", pem.Reveal(SecretAccess{}), 0600));
+    CsrRequest req;
+    req.common_name = config.name;
+    req.hosts = config.hosts;
+    SEALDROP_ASSIGN(std::string csr, MakeCsrPem(key, req));
+    SEALDROP_TRY(WriteFileAtomic(tmp / "server.csr", csr));
+    json j = {{"name", config.name}, {"hosts", config.hosts}, {"device_limit", config.device_limit}};
+    SEALDROP_TRY(WriteFileAtomic(tmp / "config.json", j.dump(2) + "\n"));
+    SEALDROP_TRY(EnsureDirectory(tmp / "manufacturers", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "crl", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "programs", 0700));
+    SEALDROP_ASSIGN(auto ledger, OpenSqliteLedger(tmp / "ledger.db", true));
+    return Ok();
+  };
+  if (auto st = build(); !st) {
+    fs::remove_all(tmp, ec);
+    return st;
+  }
+  if (fs::exists(data, ec)) fs::remove(data, ec);
+  if (auto st = CommitRename(tmp, data); !st) {
+    fs::remove_all(tmp, ec);
+    return st;
+  }
+  return Ok();
+}
+
+Status InstallServerFiles(const fs::path& data, const fs::path& cert, const std::vector<fs::path>& trust,
+                          const std::vector<fs::path>& crls) {
+  SEALDROP_ASSIGN(ServerConfig config, ReadConfig(data));
+  std::vector<std::pair<fs::path, std::string>> writes;
+  if (!cert.empty()) {
+    SEALDROP_ASSIGN(std::string pem, ReadTextFile(cert, kMaxPemFileSize));
+    auto chain = Certificate::AllFromPem(pem);
+    if (!chain) return Fail(ErrorCode::kInvalidArgument, cert.string() + " holds no readable certificate");
+    SEALDROP_ASSIGN(SecretBytes key_pem, [&]() -> Result<SecretBytes> {
+      SEALDROP_ASSIGN(Bytes raw, ReadFile(data / "server.key", 64 * 1024));
+      SecretBytes s(raw, SecretAccess{});
+      SecureWipe(raw.data(), raw.size());
+      return s;
+    }());
+    SEALDROP_ASSIGN(EcPrivateKey key, EcPrivateKey::FromPkcs8Pem(key_pem));
+    if (!((*chain)[0].PublicKey() == key.PublicKey()))
+      return Fail(ErrorCode::kInvalidArgument, cert.string() + " does not certify this server's key (issue it from " +
+                                                   (data / "server.csr").string() + ")");
+    writes.emplace_back(data / "server.pem", pem);
+  }
+  auto next_free = [&](const fs::path& dir) {
+    size_t n = 0;
+    while (fs::exists(dir / (std::to_string(n) + ".pem"))) ++n;
+    return n;
+  };
+  size_t n = next_free(data / "manufacturers");
+  TrustStore probe;
+  for (const auto& t : trust) {
+    SEALDROP_ASSIGN(std::string pem, ReadTextFile(t, kMaxPemFileSize));
+    if (auto st = probe.AddRootsPem(pem); !st)
+      return Fail(ErrorCode::kInvalidArgument, t.string() + " is not a CA certificate: " + st.error().message);
+    writes.emplace_back(data / "manufacturers" / (std::to_string(n++) + ".pem"), pem);
+  }
+  // CRLs must be signed by a manufacturer root, installed now or before.
+  for (const auto& e : fs::directory_iterator(data / "manufacturers"))
+    if (e.path().extension() == ".pem") (void)probe.AddRootsPem(*ReadTextFile(e.path(), kMaxPemFileSize));
+  size_t c = next_free(data / "crl");
+  for (const auto& path : crls) {
+    SEALDROP_ASSIGN(std::string pem, ReadTextFile(path, 16 << 20));
+    if (auto st = probe.AddCrlPem(pem); !st)
+      return Fail(ErrorCode::kInvalidArgument, path.string() + " is not a CRL of a trusted manufacturer: " + st.error().message);
+    writes.emplace_back(data / "crl" / (std::to_string(c++) + ".pem"), pem);
+  }
+  for (const auto& [path, pem] : writes) SEALDROP_TRY(WriteFileAtomic(path, pem));
+  (void)config;
+  return Ok();
+}
+
+Result<std::unique_ptr<Ledger>> OpenServerLedger(const fs::path& data) {
+  SEALDROP_ASSIGN(ServerConfig config, ReadConfig(data));
+  (void)config;
+  return OpenSqliteLedger(data / "ledger.db", false);
+}
+
+Result<LoadedServer> LoadServerData(const fs::path& data) {
+  LoadedServer s;
+  s.data = data;
+  SEALDROP_ASSIGN(s.config, ReadConfig(data));
+  auto chain_pem = ReadTextFile(data / "server.pem", kMaxPemFileSize);
+  if (!chain_pem)
+    return Fail(ErrorCode::kNotFound, "the server has no certificate yet; have the vendor CA issue " +
+                                          (data / "server.csr").string() + " and run 'sealdropd install " +
+                                          data.string() + " --cert SERVER.pem'");
+  s.cert_chain_pem = *chain_pem;
+  SEALDROP_ASSIGN(auto chain, Certificate::AllFromPem(*chain_pem));
+  SEALDROP_ASSIGN(Bytes raw, ReadFile(data / "server.key", 64 * 1024));
+  SecretBytes key_pem(raw, SecretAccess{});
+  SecureWipe(raw.data(), raw.size());
+  SEALDROP_ASSIGN(EcPrivateKey key, EcPrivateKey::FromPkcs8Pem(key_pem));
+  s.identity = TlsIdentity{std::move(chain), std::move(key)};
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data / "manufacturers", ec))
+    if (e.path().extension() == ".pem")
+      SEALDROP_TRY(s.manufacturers.AddRootsPem(*ReadTextFile(e.path(), kMaxPemFileSize)));
+  if (s.manufacturers.root_count() == 0)
+    return Fail(ErrorCode::kNotFound, "the server trusts no manufacturer yet; run 'sealdropd install " +
+                                          data.string() + " --trust MANUFACTURER_ROOT.pem'");
+  for (const auto& e : fs::directory_iterator(data / "crl", ec))
+    if (e.path().extension() == ".pem") {
+      SEALDROP_ASSIGN(std::string pem, ReadTextFile(e.path(), 16 << 20));
+      SEALDROP_TRY(s.manufacturers.AddCrlPem(pem));
+    }
+  SEALDROP_ASSIGN(s.ledger, OpenSqliteLedger(data / "ledger.db", false));
+  return s;
+}
+
+Result<ProgramRecord> AddProgramFile(const fs::path& data, Ledger& ledger, const fs::path& file,
+                                     const std::string& name, const std::string& version, int64_t price) {
+  if (!ValidName(name)) return Fail(ErrorCode::kInvalidArgument, "the program name must be 1-64 letters, digits, '-', '_', '.' or '+'");
+  if (!ValidName(version)) return Fail(ErrorCode::kInvalidArgument, "the version must be 1-64 letters, digits, '-', '_', '.' or '+'");
+  if (price < 0) return Fail(ErrorCode::kInvalidArgument, "the price cannot be negative");
+  int in = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Fail(ErrorCode::kIo, "cannot open " + file.string() + ": " + std::strerror(errno));
+  fs::path dest = data / "programs" / (RandomHexId(16) + ".bin");
+  fs::path tmp = TempPathFor(dest);
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    ::close(in);
+    return Fail(ErrorCode::kIo, "cannot write into " + (data / "programs").string());
+  }
+  Sha256 hash;
+  Bytes buf(1 << 20);
+  uint64_t size = 0;
+  bool elf = false;
+  Status st = Ok();
+  while (true) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { st = Fail(ErrorCode::kIo, "cannot read " + file.string()); break; }
+    if (n == 0) break;
+    if (size == 0 && n >= 4) elf = buf[0] == 0x7f && buf[1] == 'E' && buf[2] == 'L' && buf[3] == 'F';
+    hash.Update(ByteView(buf.data(), static_cast<size_t>(n)));
+    size += static_cast<uint64_t>(n);
+    if (::write(out, buf.data(), static_cast<size_t>(n)) != n) { st = Fail(ErrorCode::kIo, "cannot copy the program (disk full?)"); break; }
+  }
+  ::close(in);
+  if (st && ::fsync(out) != 0) st = Fail(ErrorCode::kIo, "cannot sync the program copy");
+  ::close(out);
+  if (st) st = CommitRename(tmp, dest);
+  if (!st) {
+    ::unlink(tmp.c_str());
+    return std::unexpected(st.error());
+  }
+  ProgramRecord p;
+  p.name = name;
+  p.version = version;
+  p.price = price;
+  p.kind = elf ? "elf" : "data";
+  p.path = fs::absolute(dest).string();
+  p.size = size;
+  p.sha256 = HexEncode(hash.Final());
+  auto added = ledger.AddProgram(p);
+  if (!added) ::unlink(dest.c_str());
+  return added;
+}
+
+}  // namespace sealdrop

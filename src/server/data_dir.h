@@ -1,0 +1,61 @@
+// sealdropd's data directory: what `sealdropd init/install/...` manage and
+// `sealdropd serve` loads.
+//
+// Layout of DATA (mode 0700):
+//   config.json          {"name", "hosts":[...], "device_limit"}
+//   server.key           PKCS#8 PEM, mode 0600 (outer TLS, inner TLS, JWS)
+//   server.csr           for the vendor CA (profile server)
+//   server.pem           the issued certificate, then its issuers
+//   manufacturers/N.pem  trusted manufacturer roots
+//   crl/N.pem            manufacturer CRLs
+//   ledger.db            the SQLite ledger
+//   programs/ID.bin      the programs' plaintext, mode 0600
+//
+// Thread safety: LoadedServer is immutable after LoadServerData except the
+// ledger, which is thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "ledger/ledger.h"
+#include "pki/cert.h"
+#include "protocol/tls_channel.h"
+
+namespace sealdrop {
+
+struct ServerConfig {
+  std::string name;
+  std::vector<std::string> hosts;
+  int device_limit = 3;
+};
+
+Status InitServerData(const std::filesystem::path& data, const ServerConfig& config);
+Status InstallServerFiles(const std::filesystem::path& data, const std::filesystem::path& cert,
+                          const std::vector<std::filesystem::path>& trust,
+                          const std::vector<std::filesystem::path>& crls);
+
+struct LoadedServer {
+  std::filesystem::path data;
+  ServerConfig config;
+  TlsIdentity identity;
+  std::string cert_chain_pem;
+  TrustStore manufacturers;
+  std::unique_ptr<Ledger> ledger;
+};
+
+// Opens the ledger only (admin commands that need no certificate).
+Result<std::unique_ptr<Ledger>> OpenServerLedger(const std::filesystem::path& data);
+// Loads everything `serve` needs; fails with the missing step named.
+Result<LoadedServer> LoadServerData(const std::filesystem::path& data);
+
+// Copies FILE into DATA/programs and registers it. Kind is "elf" for ELF
+// files, "data" otherwise.
+Result<ProgramRecord> AddProgramFile(const std::filesystem::path& data, Ledger& ledger,
+                                     const std::filesystem::path& file, const std::string& name,
+                                     const std::string& version, int64_t price);
+
+}  // namespace sealdrop

@@ -1,0 +1,38 @@
+// sealdropd's network front end: TLS 1.3, HTTP/1.1 and WebSocket on one port
+// (Boost.Beast, C++20 coroutines).
+//
+//   GET /healthz            "ok"
+//   GET /metrics            Prometheus text (server/metrics.h)
+//   GET /v1/catalog         JSON list of programs
+//   GET /v1/session         WebSocket upgrade: one ServerSession
+//
+// Each connection is a coroutine on its own strand. Limits: TLS handshake
+// and HTTP header 30 s, HTTP body 64 KiB, WebSocket message kMaxInnerRelaySize,
+// WebSocket idle 300 s, at most max_connections at once (more are closed
+// after the TLS handshake with 503). Shutdown on SIGINT/SIGTERM stops
+// accepting and cancels sessions after a grace period.
+//
+// Thread safety: Serve() blocks; it runs `threads` io threads.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "base/error.h"
+#include "server/data_dir.h"
+#include "server/metrics.h"
+
+namespace sealdrop {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8443;
+  int threads = 2;
+  int max_connections = 1024;
+  // Written once the port is bound (useful with port 0).
+  std::string port_file;
+};
+
+Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace sealdrop

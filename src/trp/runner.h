@@ -1,0 +1,44 @@
+// Running a licensed package inside the processor (DESIGN.md section 6).
+//
+// The host passes the package as an open file descriptor and its stdio as
+// three more (SCM_RIGHTS). RunPackage reads the manifest, finds this
+// processor's licence for that package id, checks the manifest signature with
+// the server key recorded in the licence and the recipient, unwraps Kx,
+// decrypts the payload into a sealed memfd (never a file on disk; the memfd is
+// sealed against writes before it runs, and nothing maps it writable and
+// executable), then forks: the child sets PR_SET_DUMPABLE 0 and
+// PR_SET_NO_NEW_PRIVS, takes the caller's stdio, arguments and working
+// directory and a controlled environment, and fexecve()s the memfd. The
+// parent waits and reports the exit code or the signal.
+//
+// Thread safety: safe to call from several connection threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "trp/state.h"
+
+namespace sealdrop {
+
+struct RunRequest {
+  std::vector<std::string> args;  // argv[1..]
+  std::string cwd;
+  std::vector<std::string> env;   // only the names in kPassedEnvironment are kept
+  int stdio[3] = {-1, -1, -1};
+  int package_fd = -1;
+};
+
+struct RunOutcome {
+  int exit_code = 0;  // valid if signal == 0
+  int signal = 0;
+};
+
+// Environment variables passed from the caller; everything else is dropped.
+inline const std::vector<std::string> kPassedEnvironment = {"HOME", "LANG", "LC_ALL", "TERM",
+                                                            "TZ", "USER", "PATH"};
+
+Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& request);
+
+}  // namespace sealdrop

@@ -1,0 +1,291 @@
+#include "trp/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "protocol/frames.h"
+#include "protocol/messages.h"
+#include "trp/licences.h"
+#include "trp/runner.h"
+
+namespace sealdrop {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+constexpr size_t kMaxQueuedFds = 8;
+constexpr size_t kReleaseChunk = 256 * 1024;
+
+class Connection {
+ public:
+  Connection(const ProcessorState& state, int fd) : state_(state), fd_(fd), decoder_(TrpMaxBody) {}
+  ~Connection() {
+    if (session_ && session_->state() != TrpSession::State::kReleased) session_->Abort();
+    for (int f : fds_) ::close(f);
+  }
+
+  void Run() {
+    uint8_t buf[64 * 1024];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxQueuedFds)];
+    while (true) {
+      iovec iov{buf, sizeof buf};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int* received = reinterpret_cast<const int*>(CMSG_DATA(c));
+        for (size_t i = 0; i < count; ++i) {
+          if (fds_.size() < kMaxQueuedFds) fds_.push_back(received[i]);
+          else ::close(received[i]);
+        }
+      }
+      if (!decoder_.Push(ByteView(buf, static_cast<size_t>(n)))) {
+        SendError({ErrorCode::kMalformed, "the processor received a malformed frame"});
+        return;
+      }
+      while (true) {
+        auto frame = decoder_.Pop();
+        if (!frame) {
+          SendError(frame.error());
+          return;
+        }
+        if (!*frame) break;
+        if (!Handle(**frame)) return;
+      }
+    }
+  }
+
+ private:
+  bool Send(TrpType type, ByteView body) {
+    Bytes f = EncodeFrame(static_cast<uint8_t>(type), body);
+    size_t done = 0;
+    while (done < f.size()) {
+      ssize_t n = ::send(fd_, f.data() + done, f.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  bool SendError(const Error& e) { return Send(TrpType::kError, ErrorJson(e)); }
+  bool SendJson(TrpType type, const json& j) { return Send(type, AsBytes(j.dump())); }
+
+  bool FlushToServer() {
+    Bytes out = session_->TakeToServer();
+    return out.empty() || Send(TrpType::kInnerOut, out);
+  }
+
+  // Returns false when the connection should close.
+  bool Handle(const Frame& f) {
+    switch (static_cast<TrpType>(f.type)) {
+      case TrpType::kOpenSession: {
+        if (session_ && session_->state() != TrpSession::State::kReleased &&
+            session_->state() != TrpSession::State::kFailed)
+          return SendError({ErrorCode::kWrongState, "a download is already in progress on this connection"});
+        staging_ = std::make_unique<FileStaging>(state_.dir() / "staging");
+        session_ = std::make_unique<TrpSession>(state_.identity(), state_.vendor_roots(),
+                                                [] { return std::chrono::system_clock::now(); }, *staging_);
+        reported_ = false;
+        auto st = session_->Start();
+        if (!st) return SendError(st.error());
+        return FlushToServer();
+      }
+      case TrpType::kInnerIn: {
+        if (!session_) return SendError({ErrorCode::kWrongState, "no download session is open"});
+        auto st = session_->OnInner(f.body);
+        if (!FlushToServer()) return false;
+        if (!st) return SendError(st.error());
+        if (session_->state() == TrpSession::State::kHeld && !reported_) {
+          reported_ = true;
+          const HeldPackage& h = *session_->held();
+          return SendJson(TrpType::kDownloadComplete, {{"package_digest", h.digest_hex},
+                                                       {"size", h.size},
+                                                       {"package_id", h.manifest.package_id},
+                                                       {"name", h.manifest.name},
+                                                       {"version", h.manifest.version}});
+        }
+        return true;
+      }
+      case TrpType::kRelease:
+        return HandleRelease(f.body);
+      case TrpType::kAbort:
+        if (session_) session_->Abort();
+        return true;
+      case TrpType::kList: {
+        auto list = ListLicences(state_.dir());
+        if (!list) return SendError(list.error());
+        json arr = json::array();
+        for (const auto& l : *list)
+          arr.push_back({{"package_id", l.package_id}, {"name", l.name}, {"version", l.version},
+                         {"kind", l.kind}, {"receipt_id", l.receipt_id}, {"size", l.size},
+                         {"released_at", l.released_at}});
+        return SendJson(TrpType::kResult, {{"licences", arr}});
+      }
+      case TrpType::kInfo: {
+        auto info = ReadProcessorInfo(state_.dir());
+        if (!info) return SendError(info.error());
+        return SendJson(TrpType::kResult, {{"serial", info->serial},
+                                           {"backend", info->backend},
+                                           {"identity_key_id", info->identity_key_id},
+                                           {"keywrap_key_id", info->keywrap_key_id},
+                                           {"vendor_roots", info->vendor_roots}});
+      }
+      case TrpType::kRun:
+        return HandleRun(f.body);
+      default:
+        return SendError({ErrorCode::kWrongState, "the processor does not accept that message from the host"});
+    }
+  }
+
+  bool HandleRelease(ByteView body) {
+    if (!session_) return SendError({ErrorCode::kWrongState, "no download session is open"});
+    json j = json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("release") || !j["release"].is_string() ||
+        !j.contains("receipt") || !j["receipt"].is_string())
+      return SendError({ErrorCode::kMalformed, "the release message is malformed"});
+    auto licence = session_->Release(j["release"].get<std::string>(), j["receipt"].get<std::string>());
+    if (!licence) return SendError(licence.error());
+    if (auto st = SaveLicence(state_.dir(), *licence); !st) return SendError(st.error());
+    // Step 1011: only now does the encrypted package leave the processor.
+    int in = ::open(staging_->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return SendError({ErrorCode::kIo, "the held package is gone"});
+    Bytes chunk(kReleaseChunk);
+    bool ok = true;
+    while (ok) {
+      ssize_t n = ::read(in, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ok = false;
+        break;
+      }
+      if (n == 0) break;
+      ok = Send(TrpType::kPackageData, ByteView(chunk.data(), static_cast<size_t>(n)));
+    }
+    ::close(in);
+    ::unlink(staging_->path().c_str());
+    if (!ok) return false;
+    const Manifest& m = licence->package.manifest;
+    return SendJson(TrpType::kPackageEnd, {{"package_id", m.package_id},
+                                           {"name", m.name},
+                                           {"version", m.version},
+                                           {"kind", m.kind},
+                                           {"size", licence->package.size},
+                                           {"package_digest", licence->package.digest_hex}});
+  }
+
+  bool HandleRun(ByteView body) {
+    json j = json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return SendError({ErrorCode::kMalformed, "the run message is malformed"});
+    if (fds_.size() < 4) return SendError({ErrorCode::kInvalidArgument, "run needs stdin, stdout, stderr and the package"});
+    RunRequest req;
+    try {
+      req.args = j.value("args", std::vector<std::string>{});
+      req.cwd = j.value("cwd", std::string{});
+      req.env = j.value("env", std::vector<std::string>{});
+    } catch (const json::exception&) {
+      return SendError({ErrorCode::kMalformed, "the run message is malformed"});
+    }
+    int taken[4];
+    for (int& t : taken) {
+      t = fds_.front();
+      fds_.pop_front();
+    }
+    req.stdio[0] = taken[0];
+    req.stdio[1] = taken[1];
+    req.stdio[2] = taken[2];
+    req.package_fd = taken[3];
+    auto outcome = RunPackage(state_, req);
+    for (int t : taken) ::close(t);
+    if (!outcome) return SendError(outcome.error());
+    json r = outcome->signal ? json{{"signal", outcome->signal}} : json{{"exit_code", outcome->exit_code}};
+    return SendJson(TrpType::kExit, r);
+  }
+
+  const ProcessorState& state_;
+  int fd_;
+  FrameDecoder decoder_;
+  std::deque<int> fds_;
+  std::unique_ptr<FileStaging> staging_;
+  std::unique_ptr<TrpSession> session_;
+  bool reported_ = false;
+};
+}  // namespace
+
+void HandleProcessorConnection(const ProcessorState& state, int fd) {
+  Connection(state, fd).Run();
+}
+
+Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
+                      const std::atomic<bool>& stop) {
+  CleanStaging(state.dir());
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.string().size() >= sizeof addr.sun_path)
+    return Fail(ErrorCode::kInvalidArgument, "the socket path is too long: " + socket_path.string());
+  std::strcpy(addr.sun_path, socket_path.c_str());
+  int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0) return Fail(ErrorCode::kIo, "cannot create a socket");
+  // A stale socket from a crashed run is replaced; a live one is refused.
+  if (fs::exists(fs::symlink_status(socket_path))) {
+    if (::connect(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      ::close(lfd);
+      return Fail(ErrorCode::kInvalidArgument, "another processor is already serving " + socket_path.string());
+    }
+    ::close(lfd);
+    ::unlink(socket_path.c_str());
+    lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 64) != 0) {
+    std::string err = std::strerror(errno);
+    ::close(lfd);
+    return Fail(ErrorCode::kIo, "cannot listen on " + socket_path.string() + ": " + err);
+  }
+  ::chmod(socket_path.c_str(), 0660);
+  // Shared with the connection threads, which may outlive this frame.
+  auto live = std::make_shared<std::atomic<int>>(0);
+  while (!stop.load()) {
+    pollfd p{lfd, POLLIN, 0};
+    int r = ::poll(&p, 1, 200);
+    if (r <= 0) continue;
+    int cfd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (cfd < 0) continue;
+    if (live->load() >= kMaxProcessorConnections) {
+      Bytes e = EncodeFrame(static_cast<uint8_t>(TrpType::kError),
+                            ErrorJson({ErrorCode::kUnavailable, "the processor is busy; try again"}));
+      (void)::send(cfd, e.data(), e.size(), MSG_NOSIGNAL);
+      ::close(cfd);
+      continue;
+    }
+    ++*live;
+    std::thread([&state, cfd, live] {
+      HandleProcessorConnection(state, cfd);
+      ::close(cfd);
+      --*live;
+    }).detach();
+  }
+  ::close(lfd);
+  ::unlink(socket_path.c_str());
+  // Give running connections a moment to finish before the state goes away.
+  for (int i = 0; i < 50 && live->load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return Ok();
+}
+
+}  // namespace sealdrop

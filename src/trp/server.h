@@ -1,0 +1,31 @@
+// The processor's Unix socket (the host's only way in).
+//
+// One thread per connection, blocking I/O; at most kMaxConnections at once.
+// Each connection carries TrpType frames (protocol/messages.h); file
+// descriptors for kRun arrive as SCM_RIGHTS on the same socket. A connection
+// owns at most one download session; if the connection closes before the
+// release, the held package is discarded.
+//
+// The socket is created with mode 0660: the host's user reaches it through
+// the group. docs/threat-model.md explains the deployment with the processor
+// under its own uid.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+
+#include "base/error.h"
+#include "trp/state.h"
+
+namespace sealdrop {
+
+inline constexpr int kMaxProcessorConnections = 64;
+
+// Serves until *stop becomes true (checked every 200 ms).
+Status ServeProcessor(const ProcessorState& state, const std::filesystem::path& socket_path,
+                      const std::atomic<bool>& stop);
+
+// Serves one connected socket until it closes (exposed for tests).
+void HandleProcessorConnection(const ProcessorState& state, int fd);
+
+}  // namespace sealdrop

@@ -1,0 +1,203 @@
+#include "trp/state.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <ctime>
+
+#include "base/files.h"
+#include "crypto/aead.h"
+#include "crypto/random.h"
+
+namespace sealdrop {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+constexpr size_t kMaxStateFile = 1 << 20;
+
+Bytes SealAad(std::string_view role) { return ToBytes("sealdrop trp key v1 " + std::string(role)); }
+
+Result<SecretBytes> LoadRootKey(const fs::path& state) {
+  SEALDROP_ASSIGN(Bytes raw, ReadFile(state / "root.key", 64));
+  if (raw.size() != kAes256KeySize) {
+    SecureWipe(raw.data(), raw.size());
+    return Fail(ErrorCode::kIo, "the processor's root key is damaged");
+  }
+  SecretBytes key(raw, SecretAccess{});
+  SecureWipe(raw.data(), raw.size());
+  return key;
+}
+
+Status SealKeyFile(const fs::path& path, const SecretBytes& root, const EcPrivateKey& key,
+                   std::string_view role) {
+  SEALDROP_ASSIGN(Aes256Gcm aead, Aes256Gcm::Create(root));
+  SecretBytes pem = key.ToPkcs8Pem();
+  SEALDROP_ASSIGN(Bytes sealed, aead.Encrypt(pem.Reveal(SecretAccess{}), SealAad(role)));
+  return WriteFileAtomic(path, sealed, 0600);
+}
+
+Result<EcPrivateKey> UnsealKeyFile(const fs::path& path, const SecretBytes& root, std::string_view role) {
+  SEALDROP_ASSIGN(Bytes sealed, ReadFile(path, 16 * 1024));
+  SEALDROP_ASSIGN(Aes256Gcm aead, Aes256Gcm::Create(root));
+  auto pem = aead.Decrypt(sealed, SealAad(role));
+  if (!pem) return Fail(ErrorCode::kCryptoFailure, "the sealed key " + path.filename().string() +
+                                                       " does not open under this processor's root key");
+  return EcPrivateKey::FromPkcs8Pem(*pem);
+}
+
+Result<json> ReadDeviceJson(const fs::path& state) {
+  auto text = ReadTextFile(state / "device.json", kMaxStateFile);
+  if (!text) return Fail(ErrorCode::kNotFound, state.string() + " is not a processor state directory (run 'sealdrop-trp init' first)");
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("serial") || !j["serial"].is_string())
+    return Fail(ErrorCode::kMalformed, state.string() + "/device.json is damaged");
+  return j;
+}
+
+std::string IsoTime(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
+  return buf;
+}
+}  // namespace
+
+Result<InitResult> InitProcessorState(const fs::path& state) {
+  std::error_code ec;
+  if (fs::exists(state, ec) && !fs::is_empty(state, ec))
+    return Fail(ErrorCode::kInvalidArgument, state.string() + " is not empty; choose a new directory");
+  // Build everything in a sibling directory, then rename it into place, so a
+  // failed init leaves nothing behind.
+  fs::path tmp = TempPathFor(state.lexically_normal());
+  SEALDROP_TRY(EnsureDirectory(tmp, 0700));
+  auto cleanup = [&] { fs::remove_all(tmp, ec); };
+  auto build = [&]() -> Result<InitResult> {
+    std::string serial = RandomHexId(8);
+    SecretBytes root = RandomSecret(kAes256KeySize);
+    SEALDROP_TRY(WriteFileAtomic(tmp / "root.key", root.Reveal(SecretAccess{}), 0600));
+    SEALDROP_ASSIGN(EcPrivateKey identity, EcPrivateKey::Generate());
+    SEALDROP_ASSIGN(EcPrivateKey keywrap, EcPrivateKey::Generate());
+    SEALDROP_TRY(SealKeyFile(tmp / "identity.key.sealed", root, identity, "identity"));
+    SEALDROP_TRY(SealKeyFile(tmp / "keywrap.key.sealed", root, keywrap, "keywrap"));
+    CsrRequest id_req{"sealdrop processor " + serial, serial, {}, DeviceKeyRole::kIdentity};
+    CsrRequest wrap_req{"sealdrop processor " + serial + " key-wrap", serial, {}, DeviceKeyRole::kKeyWrap};
+    SEALDROP_ASSIGN(std::string id_csr, MakeCsrPem(identity, id_req));
+    SEALDROP_ASSIGN(std::string wrap_csr, MakeCsrPem(keywrap, wrap_req));
+    SEALDROP_TRY(WriteFileAtomic(tmp / "identity.csr", id_csr));
+    SEALDROP_TRY(WriteFileAtomic(tmp / "keywrap.csr", wrap_csr));
+    json device = {{"serial", serial},
+                   {"backend", "soft"},
+                   {"created_at", IsoTime(std::chrono::system_clock::now())},
+                   {"identity_key_id", identity.PublicKey().KeyId()},
+                   {"keywrap_key_id", keywrap.PublicKey().KeyId()}};
+    SEALDROP_TRY(WriteFileAtomic(tmp / "device.json", device.dump(2) + "\n"));
+    SEALDROP_TRY(EnsureDirectory(tmp / "trust", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "licences", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "staging", 0700));
+    return InitResult{serial, state / "identity.csr", state / "keywrap.csr"};
+  };
+  auto result = build();
+  if (!result) {
+    cleanup();
+    return result;
+  }
+  if (fs::exists(state, ec)) fs::remove(state, ec);  // the empty directory
+  if (auto st = CommitRename(tmp, state); !st) {
+    cleanup();
+    return std::unexpected(st.error());
+  }
+  return result;
+}
+
+Status InstallProcessorFiles(const fs::path& state, const std::vector<fs::path>& certs,
+                             const std::vector<fs::path>& trust) {
+  SEALDROP_ASSIGN(json device, ReadDeviceJson(state));
+  std::string serial = device["serial"];
+  SEALDROP_ASSIGN(SecretBytes root, LoadRootKey(state));
+  SEALDROP_ASSIGN(EcPrivateKey identity, UnsealKeyFile(state / "identity.key.sealed", root, "identity"));
+  SEALDROP_ASSIGN(EcPrivateKey keywrap, UnsealKeyFile(state / "keywrap.key.sealed", root, "keywrap"));
+
+  // Check everything first, write afterwards: a bad file leaves no trace.
+  std::vector<std::pair<fs::path, std::string>> writes;
+  for (const auto& path : certs) {
+    SEALDROP_ASSIGN(std::string pem, ReadTextFile(path, kMaxPemFileSize));
+    auto chain = Certificate::AllFromPem(pem);
+    if (!chain) return Fail(ErrorCode::kInvalidArgument, path.string() + " holds no readable certificate");
+    const Certificate& leaf = (*chain)[0];
+    if (leaf.SubjectSerialNumber() != serial)
+      return Fail(ErrorCode::kInvalidArgument, path.string() + " is for processor " +
+                                                   leaf.SubjectSerialNumber() + ", not " + serial);
+    if (leaf.PublicKey() == identity.PublicKey())
+      writes.emplace_back(state / "identity.pem", pem);
+    else if (leaf.PublicKey() == keywrap.PublicKey())
+      writes.emplace_back(state / "keywrap.pem", pem);
+    else
+      return Fail(ErrorCode::kInvalidArgument, path.string() + " does not certify a key of this processor");
+  }
+  size_t next = 0;
+  while (fs::exists(state / "trust" / ("vendor-" + std::to_string(next) + ".pem"))) ++next;
+  for (const auto& path : trust) {
+    SEALDROP_ASSIGN(std::string pem, ReadTextFile(path, kMaxPemFileSize));
+    TrustStore probe;
+    if (auto st = probe.AddRootsPem(pem); !st)
+      return Fail(ErrorCode::kInvalidArgument, path.string() + " is not a CA certificate: " + st.error().message);
+    writes.emplace_back(state / "trust" / ("vendor-" + std::to_string(next++) + ".pem"), pem);
+  }
+  for (const auto& [path, pem] : writes) SEALDROP_TRY(WriteFileAtomic(path, pem));
+  return Ok();
+}
+
+Result<ProcessorInfo> ReadProcessorInfo(const fs::path& state) {
+  SEALDROP_ASSIGN(json device, ReadDeviceJson(state));
+  ProcessorInfo info;
+  info.serial = device["serial"];
+  info.backend = device.value("backend", "soft");
+  info.identity_key_id = device.value("identity_key_id", "");
+  info.keywrap_key_id = device.value("keywrap_key_id", "");
+  std::error_code ec;
+  info.identity_installed = fs::exists(state / "identity.pem", ec);
+  info.keywrap_installed = fs::exists(state / "keywrap.pem", ec);
+  for (const auto& e : fs::directory_iterator(state / "trust", ec))
+    if (e.path().extension() == ".pem") ++info.vendor_roots;
+  if (info.identity_installed) {
+    auto pem = ReadTextFile(state / "identity.pem", kMaxPemFileSize);
+    if (pem) {
+      auto cert = Certificate::FromPem(*pem);
+      if (cert) info.identity_not_after = IsoTime(cert->NotAfter());
+    }
+  }
+  return info;
+}
+
+Result<ProcessorState> ProcessorState::Load(const fs::path& state) {
+  SEALDROP_ASSIGN(json device, ReadDeviceJson(state));
+  ProcessorState ps;
+  ps.dir_ = state;
+  ps.identity_.device_serial = device["serial"];
+  SEALDROP_ASSIGN(SecretBytes root, LoadRootKey(state));
+  SEALDROP_ASSIGN(EcPrivateKey identity, UnsealKeyFile(state / "identity.key.sealed", root, "identity"));
+  SEALDROP_ASSIGN(EcPrivateKey keywrap, UnsealKeyFile(state / "keywrap.key.sealed", root, "keywrap"));
+  auto id_pem = ReadTextFile(state / "identity.pem", kMaxPemFileSize);
+  auto wrap_pem = ReadTextFile(state / "keywrap.pem", kMaxPemFileSize);
+  if (!id_pem || !wrap_pem)
+    return Fail(ErrorCode::kNotFound, "the processor has no certificates yet; run 'sealdrop-trp install " +
+                                          state.string() + " --cert ...' with both issued certificates");
+  SEALDROP_ASSIGN(auto chain, Certificate::AllFromPem(*id_pem));
+  ps.identity_.tls = TlsIdentity{std::move(chain), std::move(identity)};
+  ps.identity_.key_wrap_chain_pem = *wrap_pem;
+  ps.identity_.key_wrap_key_id = keywrap.PublicKey().KeyId();
+  ps.keywrap_key_ = std::move(keywrap);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(state / "trust", ec)) {
+    if (e.path().extension() != ".pem") continue;
+    SEALDROP_ASSIGN(std::string pem, ReadTextFile(e.path(), kMaxPemFileSize));
+    SEALDROP_TRY(ps.vendor_roots_.AddRootsPem(pem));
+  }
+  if (ps.vendor_roots_.root_count() == 0)
+    return Fail(ErrorCode::kNotFound, "the processor pins no vendor root yet; run 'sealdrop-trp install " +
+                                          state.string() + " --trust VENDOR_ROOT.pem'");
+  return ps;
+}
+
+}  // namespace sealdrop
