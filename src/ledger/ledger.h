@@ -99,6 +99,12 @@ class Ledger {
                          int64_t credit) = 0;
   // kAuthFailed for unknown user or wrong password (same message for both).
   virtual Status Authenticate(const std::string& user, const std::string& password) = 0;
+  // Login tokens, so a client need not keep the password: IssueToken returns
+  // a fresh random token valid for ttl_seconds (only its hash is stored);
+  // AuthenticateToken fails with the same kAuthFailed as Authenticate for an
+  // unknown, wrong or expired token.
+  virtual Result<std::string> IssueToken(const std::string& user, int64_t ttl_seconds) = 0;
+  virtual Status AuthenticateToken(const std::string& user, const std::string& token) = 0;
   virtual Result<int64_t> Balance(const std::string& user) = 0;
   virtual Status AddCredit(const std::string& user, int64_t amount) = 0;
 

@@ -324,5 +324,24 @@ TEST_F(LedgerTest, RevokedDevices) {
             ErrorCode::kInvalidArgument);
 }
 
+TEST_F(LedgerTest, TokensLogInUntilTheyExpire) {
+  ASSERT_TRUE(ledger_->AddUser("alice", "pw-alice-1", 10).has_value());
+  ASSERT_TRUE(ledger_->AddUser("bob", "pw-bob-1", 10).has_value());
+  auto token = ledger_->IssueToken("alice", 3600);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(token->size(), 64u);
+  EXPECT_TRUE(ledger_->AuthenticateToken("alice", *token).has_value());
+  EXPECT_EQ(ledger_->AuthenticateToken("bob", *token).error().code, ErrorCode::kAuthFailed);
+  std::string flipped = *token;
+  flipped[0] = flipped[0] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(ledger_->AuthenticateToken("alice", flipped).error().code, ErrorCode::kAuthFailed);
+  EXPECT_EQ(ledger_->AuthenticateToken("alice", "").error().code, ErrorCode::kAuthFailed);
+  EXPECT_FALSE(ledger_->IssueToken("nobody", 3600).has_value());
+  EXPECT_FALSE(ledger_->IssueToken("alice", 0).has_value());
+  // Survives a reopen: the token is in the database, as a hash only.
+  Reopen(false);
+  EXPECT_TRUE(ledger_->AuthenticateToken("alice", *token).has_value());
+}
+
 }  // namespace
 }  // namespace sealdrop

@@ -29,7 +29,7 @@ constexpr int kBusyTimeoutMs = 5000;
 // Receipts, deliveries and the audit log refuse UPDATE and DELETE through
 // triggers: that stops bugs, not an attacker with the file, which is what the
 // audit hash chain is for.
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     R"sql(
 CREATE TABLE users(
   name       TEXT PRIMARY KEY NOT NULL,
@@ -101,6 +101,15 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+    // 2: login tokens. Only the SHA-256 of a token is stored, so a copy of
+    // the database does not log anyone in.
+    R"sql(
+CREATE TABLE tokens(
+  token_hash TEXT PRIMARY KEY NOT NULL,
+  user       TEXT NOT NULL REFERENCES users(name),
+  expires_at INTEGER NOT NULL
+) STRICT;
 )sql",
 };
 

@@ -101,9 +101,10 @@ Status ServerSession::HandleControl(const ControlMessage& m) {
 
 Status ServerSession::HandleLogin(const ControlMessage& m) {
   if (state_ != State::kAwaitLogin) return Fail(ErrorCode::kWrongState, "already logged in");
-  if (!ValidToken(m.user, 1, 64) || m.password.empty())
-    return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID and a password");
-  auto st = ctx_.ledger->Authenticate(m.user, m.password);
+  if (!ValidToken(m.user, 1, 64) || (m.password.empty() == m.token.empty()))
+    return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID and either a password or a token");
+  auto st = m.password.empty() ? ctx_.ledger->AuthenticateToken(m.user, m.token)
+                               : ctx_.ledger->Authenticate(m.user, m.password);
   if (!st) {
     Observe("login_failed", m.user);
     if (++login_failures_ >= kMaxLoginFailuresPerSession) return std::unexpected(st.error());
@@ -116,6 +117,9 @@ Status ServerSession::HandleLogin(const ControlMessage& m) {
   ControlMessage reply{.type = "welcome"};
   reply.user = user_;
   reply.balance = balance;
+  if (m.remember && !m.password.empty()) {
+    SEALDROP_ASSIGN(reply.token, ctx_.ledger->IssueToken(user_, ctx_.token_lifetime_seconds));
+  }
   SendControl(reply);
   Observe("login", user_);
   return Ok();

@@ -47,6 +47,7 @@ struct ServerContext {
   const TrustStore* manufacturers = nullptr;
   std::string server_name = "sealdrop";
   int device_limit = 3;
+  int64_t token_lifetime_seconds = 30 * 24 * 3600;
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
