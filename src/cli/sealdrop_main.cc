@@ -117,9 +117,12 @@ class OrderStore {
         if (::fsync(fd_) != 0) return Fail(ErrorCode::kIo, "cannot sync the package");
         ::close(fd_);
         fd_ = -1;
+        // The info file is validated (and written) first: the name comes from
+        // the processor and must be a safe file name before it becomes a path.
+        SEALDROP_TRY(home_.SavePackageInfo(p));
         SEALDROP_TRY(CommitRename(tmp_, home_.PackagePath(p.name)));
         stored_ = p;
-        return home_.SavePackageInfo(p);
+        return Ok();
       }
       default:
         return Ok();

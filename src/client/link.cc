@@ -16,6 +16,8 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <openssl/ssl.h>
 
@@ -142,7 +144,7 @@ Result<std::unique_ptr<ServerLink>> ServerLink::Connect(const LinkOptions& optio
     im->ws = std::make_unique<WsStream>(im->ioc, im->tls);
     co_await ConnectTls(im->ws->next_layer(), im->addr);
     im->ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-    im->ws->read_message_max(kMaxInnerRelaySize);
+    im->ws->read_message_max(kMaxServerControlSize);
     co_await im->ws->async_handshake(im->addr.host + ":" + im->addr.port, "/v1/session", net::use_awaitable);
     co_return Ok();
   };
@@ -169,7 +171,8 @@ Result<ControlMessage> ServerLink::Request(const ControlMessage& message) {
       co_await im->ws->async_read(buffer, net::use_awaitable);
       if (!im->ws->got_text()) co_return Fail(ErrorCode::kWrongState, "the server sent inner records outside an order");
       auto data = buffer.data();
-      co_return ParseControl(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      co_return ParseControl(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                             kMaxServerControlSize);
     }
   };
   return RunSync<ControlMessage>(impl_->ioc, work(impl_.get(), EncodeControl(message)), "the server connection failed");
@@ -196,6 +199,13 @@ struct Relay {
   std::optional<Error> error;
   FrameDecoder decoder;
   int live = 0;
+  // SEALDROP_RELAY_TRACE=FILE appends every relayed inner record to FILE,
+  // for inspecting what the host sees.
+  FILE* trace = nullptr;
+
+  void Trace(ByteView bytes) {
+    if (trace != nullptr) std::fwrite(bytes.data(), 1, bytes.size(), trace);
+  }
 
   void Finish(std::optional<Error> e) {
     if (e && !error) error = std::move(e);
@@ -221,9 +231,11 @@ struct Relay {
           to_server.emplace_back(true, ToBytes(a->text));
           break;
         case HostAction::Kind::kInnerToServer:
+          Trace(a->bytes);
           to_server.emplace_back(false, std::move(a->bytes));
           break;
         case HostAction::Kind::kFrameToTrp: {
+          if (a->frame_type == static_cast<uint8_t>(TrpType::kInnerIn)) Trace(a->bytes);
           Bytes f = EncodeFrame(a->frame_type, a->bytes);
           to_trp_bytes += f.size();
           to_trp.push_back(std::move(f));
@@ -263,7 +275,7 @@ struct Relay {
         auto data = buffer.data();
         ByteView bytes(static_cast<const uint8_t*>(data.data()), data.size());
         if (ws.got_text()) {
-          auto m = ParseControl(AsString(bytes));
+          auto m = ParseControl(AsString(bytes), kMaxServerControlSize);
           if (!m) {
             Finish(m.error());
             break;
@@ -359,6 +371,8 @@ Status ServerLink::RunOrder(HostSession& host, const std::string& trp_socket, co
   if (ec)
     return Fail(ErrorCode::kUnavailable, "cannot reach the processor at " + trp_socket + " (" + ec.message() +
                                              "); is 'sealdrop-trp serve' running?");
+  if (const char* trace = std::getenv("SEALDROP_RELAY_TRACE"); trace != nullptr && *trace != '\0')
+    relay.trace = std::fopen(trace, "ab");
   impl_->ioc.restart();
   relay.Dispatch();  // the purchase or redownload request
   relay.live = 4;
@@ -370,6 +384,7 @@ Status ServerLink::RunOrder(HostSession& host, const std::string& trp_socket, co
   spawn(relay.ServerReader());
   spawn(relay.TrpReader());
   impl_->ioc.run();
+  if (relay.trace != nullptr) std::fclose(relay.trace);
   // The WebSocket's read was cancelled mid-way; it cannot be reused.
   Close();
   if (relay.error) return std::unexpected(*relay.error);

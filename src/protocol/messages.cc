@@ -88,8 +88,8 @@ std::string EncodeControl(const ControlMessage& m) {
   return j.dump();
 }
 
-Result<ControlMessage> ParseControl(std::string_view text) {
-  SEALDROP_ASSIGN(json j, ParseObject(AsBytes(text), kMaxControlSize, "the control message"));
+Result<ControlMessage> ParseControl(std::string_view text, size_t max_size) {
+  SEALDROP_ASSIGN(json j, ParseObject(AsBytes(text), max_size, "the control message"));
   ControlMessage m;
   auto type = j.find("type");
   if (type == j.end() || !type->is_string())
@@ -124,7 +124,7 @@ Result<ControlMessage> ParseControl(std::string_view text) {
     m.charge_required = it->get<bool>();
   }
   if (auto it = j.find("receipts"); it != j.end()) {
-    if (!it->is_array() || it->size() > 10000)
+    if (!it->is_array() || it->size() > kMaxReceiptsPerReply)
       return Fail(ErrorCode::kMalformed, "\"receipts\" is not a list");
     for (const auto& r : *it) {
       if (!r.is_string() || r.get_ref<const std::string&>().size() > 16 * 1024)

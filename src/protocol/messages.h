@@ -27,7 +27,9 @@
 namespace sealdrop {
 
 // ---- Outer control messages -------------------------------------------------
-inline constexpr size_t kMaxControlSize = 64 * 1024;
+inline constexpr size_t kMaxControlSize = 64 * 1024;       // host -> server
+inline constexpr size_t kMaxServerControlSize = 8 << 20;  // server -> host (receipt lists)
+inline constexpr size_t kMaxReceiptsPerReply = 5000;
 inline constexpr size_t kMaxFieldSize = 256;
 // Largest WebSocket binary message the server or host accepts (inner records).
 inline constexpr size_t kMaxInnerRelaySize = 1 << 20;
@@ -45,7 +47,9 @@ struct ControlMessage {
 };
 
 std::string EncodeControl(const ControlMessage& message);
-Result<ControlMessage> ParseControl(std::string_view text);
+// max_size: kMaxControlSize for what a host sends, kMaxServerControlSize for
+// what a server sends.
+Result<ControlMessage> ParseControl(std::string_view text, size_t max_size = kMaxControlSize);
 ControlMessage ErrorControl(const Error& error);
 
 // ---- Inner messages ----------------------------------------------------------

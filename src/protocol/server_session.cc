@@ -48,15 +48,20 @@ void ServerSession::SendInner(InnerType type, ByteView body) {
 void ServerSession::Close(const Error& error) {
   if (state_ == State::kClosed) return;
   Observe("session_failed", std::string(ErrorCodeName(error.code)) + ": " + error.message);
-  // Tell the processor too, when the inner channel is up, so it discards
-  // what it holds; then the host.
+  // Internal detail (paths, library messages) stays in the server's log.
+  Error shown = error;
+  if (error.code == ErrorCode::kIo || error.code == ErrorCode::kInternal)
+    shown.message = "the server could not complete the request; try again later";
+  // The host hears the reason before any inner alert it will relay, so the
+  // user sees why (revoked, expired, ...) rather than a bare TLS alert. Then
+  // the processor, when the inner channel is up, so it discards what it holds.
+  SendControl(ErrorControl(shown));
   if (tls_ && tls_->handshake_done()) {
-    if (tls_->Write(EncodeFrame(static_cast<uint8_t>(InnerType::kError), ErrorJson(error))))
+    if (tls_->Write(EncodeFrame(static_cast<uint8_t>(InnerType::kError), ErrorJson(shown))))
       FlushTls();
   } else if (tls_) {
     FlushTls();  // a handshake alert, if OpenSSL produced one
   }
-  SendControl(ErrorControl(error));
   state_ = State::kClosed;
   order_.reset();
 }
@@ -83,7 +88,9 @@ Status ServerSession::HandleControl(const ControlMessage& m) {
   if (m.type == "receipts" && state_ == State::kReady) {
     SEALDROP_ASSIGN(auto receipts, ctx_.ledger->Receipts(user_));
     ControlMessage reply{.type = "receipts"};
-    for (const auto& r : receipts) reply.receipts.push_back(r.jws);
+    // The newest kMaxReceiptsPerReply, so the reply stays within the limit.
+    size_t skip = receipts.size() > kMaxReceiptsPerReply ? receipts.size() - kMaxReceiptsPerReply : 0;
+    for (size_t i = skip; i < receipts.size(); ++i) reply.receipts.push_back(receipts[i].jws);
     SendControl(reply);
     return Ok();
   }
@@ -101,8 +108,10 @@ Status ServerSession::HandleControl(const ControlMessage& m) {
 
 Status ServerSession::HandleLogin(const ControlMessage& m) {
   if (state_ != State::kAwaitLogin) return Fail(ErrorCode::kWrongState, "already logged in");
-  if (!ValidToken(m.user, 1, 64) || (m.password.empty() == m.token.empty()))
-    return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID and either a password or a token");
+  if (m.user.empty() || m.user.size() > 64)
+    return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID of 1 to 64 characters");
+  if (m.password.empty() == m.token.empty())
+    return Fail(ErrorCode::kInvalidArgument, "the login needs either a password or a token, not both");
   auto st = m.password.empty() ? ctx_.ledger->AuthenticateToken(m.user, m.token)
                                : ctx_.ledger->Authenticate(m.user, m.password);
   if (!st) {
@@ -179,6 +188,7 @@ Status ServerSession::StartInner() {
   reply.version = order_->program->version;
   reply.price = order_->redownload ? 0 : order_->program->price;
   reply.charge_required = !order_->redownload;
+  reply.size = order_->program->size;  // the plaintext size: a progress estimate
   SendControl(reply);
   Observe("order", order_->order_id);
   return Ok();
@@ -254,7 +264,7 @@ Status ServerSession::HandleCapabilities(ByteView body) {
   req.program_id = order_->program->id;
   req.name = order_->program->name;
   req.version = order_->program->version;
-  req.kind = "data";
+  req.kind = order_->program->kind;
   req.recipient_key = wrap.leaf.PublicKey();
   req.device_serial = order_->device_serial;
   req.order_id = order_->order_id;

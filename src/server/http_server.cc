@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -96,30 +97,68 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
     }
   };
   ServerSession session(ctx);
-  beast::flat_buffer buffer;
-  try {
-    for (;;) {
-      while (auto out = session.NextOutbound()) {
-        ws.text(out->kind == Outbound::Kind::kControl);
-        s.metrics.bytes_sent_total += out->data.size();
-        co_await ws.async_write(net::buffer(out->data), net::use_awaitable);
+  // One reader and one writer (Beast allows one of each at a time) on this
+  // connection's strand: package data streams out while the host's messages
+  // are still read, so the idle timer keeps being fed and an error from the
+  // processor mid-stream is heard at once.
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer wake_writer(ex), all_done(ex);
+  int running = 2;
+  bool stopping = false;
+  auto finished_one = [&] {
+    if (--running == 0) all_done.cancel();
+  };
+  auto reader = [&]() -> net::awaitable<void> {
+    beast::flat_buffer buffer;
+    try {
+      while (!stopping && !session.done()) {
+        buffer.clear();
+        co_await ws.async_read(buffer, net::use_awaitable);
+        auto data = buffer.data();
+        ByteView bytes(static_cast<const uint8_t*>(data.data()), data.size());
+        if (ws.got_text())
+          session.OnControl(AsString(bytes));
+        else
+          session.OnInner(bytes);
+        wake_writer.cancel();
       }
-      if (session.done()) {
-        co_await ws.async_close(websocket::close_code::normal, net::use_awaitable);
-        break;
-      }
-      buffer.clear();
-      co_await ws.async_read(buffer, net::use_awaitable);
-      auto data = buffer.data();
-      ByteView bytes(static_cast<const uint8_t*>(data.data()), data.size());
-      if (ws.got_text())
-        session.OnControl(AsString(bytes));
-      else
-        session.OnInner(bytes);
+    } catch (const std::exception&) {
+      // The peer went away or timed out; nothing is charged without a
+      // completed charge step, so the session state is simply dropped.
     }
-  } catch (const std::exception&) {
-    // The peer went away or timed out; the session state is simply dropped
-    // (nothing is charged without a completed charge step).
+    stopping = true;
+    wake_writer.cancel();
+    finished_one();
+  };
+  auto writer = [&]() -> net::awaitable<void> {
+    boost::system::error_code ec;
+    try {
+      for (;;) {
+        while (auto out = session.NextOutbound()) {
+          ws.text(out->kind == Outbound::Kind::kControl);
+          s.metrics.bytes_sent_total += out->data.size();
+          co_await ws.async_write(net::buffer(out->data), net::use_awaitable);
+        }
+        if (session.done()) {
+          co_await ws.async_close(websocket::close_code::normal, net::use_awaitable);
+          break;
+        }
+        if (stopping) break;
+        wake_writer.expires_at(net::steady_timer::time_point::max());
+        co_await wake_writer.async_wait(net::redirect_error(net::use_awaitable, ec));
+      }
+    } catch (const std::exception&) {
+    }
+    stopping = true;
+    beast::get_lowest_layer(ws).socket().cancel(ec);  // ends a pending read
+    finished_one();
+  };
+  net::co_spawn(ex, reader(), net::detached);
+  net::co_spawn(ex, writer(), net::detached);
+  while (running > 0) {
+    boost::system::error_code ec;
+    all_done.expires_at(net::steady_timer::time_point::max());
+    co_await all_done.async_wait(net::redirect_error(net::use_awaitable, ec));
   }
   --s.metrics.sessions_active;
 }
@@ -232,14 +271,20 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   // Watch the stop flag; on stop, close the acceptor and give sessions a
   // grace period before the io_context is stopped.
   net::steady_timer watch(ioc);
+  std::chrono::steady_clock::time_point shutdown_deadline{};
   std::function<void()> arm = [&] {
     watch.expires_after(200ms);
     watch.async_wait([&](boost::system::error_code) {
       if (stop.load()) {
-        acceptor.close();
-        auto grace = std::make_shared<net::steady_timer>(ioc, 5s);
-        grace->async_wait([&ioc, grace](boost::system::error_code) { ioc.stop(); });
-        return;
+        if (acceptor.is_open()) {
+          acceptor.close();
+          shutdown_deadline = std::chrono::steady_clock::now() + 5s;
+        }
+        // Sessions in flight get a grace period to finish their order.
+        if (shared.connections.load() == 0 || std::chrono::steady_clock::now() > shutdown_deadline) {
+          ioc.stop();
+          return;
+        }
       }
       arm();
     });

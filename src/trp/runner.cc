@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,6 +64,12 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   }));
   if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
+  // exec() resets PR_SET_DUMPABLE unless the image is unreadable to the new
+  // process: an execute-only ELF image keeps the program non-dumpable (no
+  // same-uid ptrace, no /proc/PID/mem or exe reads) for a processor that
+  // runs without CAP_DAC_OVERRIDE, as deployed under its own uid. A script
+  // must stay readable for its interpreter.
+  ::fchmod(image.fd, script ? 0500 : 0100);
 
   // Everything the child needs is prepared before fork: after fork only
   // async-signal-safe calls are made.
@@ -71,19 +78,14 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env_store;
-  bool has_path = false;
+  std::vector<std::string> env_store = {kProgramPath};
   for (const auto& e : req.env) {
     auto eq = e.find('=');
-    if (eq == std::string::npos) continue;
+    if (eq == std::string::npos || e.size() > 4096) continue;
     std::string name = e.substr(0, eq);
     for (const auto& allowed : kPassedEnvironment)
-      if (name == allowed) {
-        env_store.push_back(e);
-        has_path |= name == "PATH";
-      }
+      if (name == allowed) env_store.push_back(e);
   }
-  if (!has_path) env_store.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -95,7 +97,6 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     for (int i = 0; i < 3; ++i)
       if (req.stdio[i] >= 0 && ::dup2(req.stdio[i], i) < 0) _exit(126);
     if (cwd != nullptr && ::chdir(cwd) != 0) _exit(126);
-    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     // A script's interpreter opens the image through /dev/fd, so its
     // descriptor must survive exec; an ELF image is mapped by the kernel.

@@ -36,8 +36,10 @@ struct RunOutcome {
 };
 
 // Environment variables passed from the caller; everything else is dropped.
-inline const std::vector<std::string> kPassedEnvironment = {"HOME", "LANG", "LC_ALL", "TERM",
-                                                            "TZ", "USER", "PATH"};
+// PATH is not among them: the program runs with the processor's uid, and a
+// user's PATH would let it start the user's own binaries with that uid.
+inline const std::vector<std::string> kPassedEnvironment = {"LANG", "LC_ALL", "TERM", "TZ"};
+inline constexpr char kProgramPath[] = "PATH=/usr/local/bin:/usr/bin:/bin";
 
 Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& request);
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -235,6 +236,8 @@ void HandleProcessorConnection(const ProcessorState& state, int fd) {
 
 Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
                       const std::atomic<bool>& stop) {
+  // The daemon holds unsealed keys: no core dumps, no same-uid ptrace.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   CleanStaging(state.dir());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

@@ -223,7 +223,7 @@ void Loop::Pump() {
     while (auto o = server.NextOutbound()) {
       progress = true;
       if (o->kind == Outbound::Kind::kControl) {
-        auto m = ParseControl(AsString(o->data));
+        auto m = ParseControl(AsString(o->data), kMaxServerControlSize);
         if (!m) abort();
         controls.push_back(ToString(o->data));
         last_server_control = *m;

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The distribution flow end to end between real processes over real sockets:
+# sealdropd on loopback TLS, sealdrop-trp on a Unix socket, the sealdrop
+# client relaying between them. Usage: e2e_test.sh BIN_DIR
+BIN="$(cd "$1" && pwd)"
+source "$(dirname "$0")/lib.sh"
+setup_world
+make_trp dev1 good
+
+echo "# login"
+refuses "wrong password is refused" "wrong password" login alice not-the-password
+check "alice logs in" login alice alice-password
+check "bob logs in" login bob bob-password
+check "the catalogue lists hello" bash -c "$(declare -f as); work=$work BIN=$BIN; as alice none catalog | grep -q '^hello'"
+
+echo "# purchase (steps 1001-1012)"
+export SEALDROP_RELAY_TRACE="$work/relay.trace"
+check "alice buys hello" as alice dev1 buy hello
+unset SEALDROP_RELAY_TRACE
+same "alice was charged 250 once" "$(balance alice)" 750
+check "the package is stored" test -s "$work/home-alice/packages/hello.sdpkg"
+check "the receipt is stored" bash -c "ls $work/home-alice/receipts/*.jws"
+
+echo "# run through the processor"
+expected=$("$work/hello" a "b c" d; echo "exit=$?")
+actual=$(as alice dev1 run hello -- a "b c" d; echo "exit=$?")
+same "run output and exit code match the plain program" "$actual" "$expected"
+expected=$("$work/hello"; echo "exit=$?")
+actual=$(as alice dev1 run hello; echo "exit=$?")
+same "run without arguments matches too" "$actual" "$expected"
+
+check "alice buys upper" as alice dev1 buy upper
+out=$(printf 'some text\nmore\n' | as alice dev1 run upper 2>"$work/upper.err")
+same "stdin and stdout pass through" "$out" "$(printf 'SOME TEXT\nMORE')"
+same "stderr passes through" "$(cat "$work/upper.err")" "upper: 15 bytes"
+same "balance after two purchases" "$(balance alice)" 650
+
+echo "# the host never holds plaintext"
+python3 - "$work/hello" "$work/home-alice/packages/hello.sdpkg" "$work/relay.trace" "$work/server.log" \
+  "$work/dev1.log" <<'PY' >"$work/plain.out" 2>&1 && ok "no 32-byte run of the program in package, relayed frames or logs" || { not_ok "plaintext leaked"; cat "$work/plain.out"; }
+import sys
+plain = open(sys.argv[1], "rb").read()
+hay = [open(p, "rb").read() for p in sys.argv[2:]]
+assert all(len(h) > 0 for h in hay[:2]), "package or trace is empty"
+# Every 32-byte window of the program that is not trivially repetitive.
+for off in range(0, len(plain) - 32, 16):
+    w = plain[off:off + 32]
+    if len(set(w)) < 8:
+        continue
+    for name, h in zip(sys.argv[2:], hay):
+        if w in h:
+            sys.exit(f"offset {off} found in {name}")
+PY
+
+echo "# receipts are standard JWS ES256"
+receipt=$(ls "$work"/home-alice/receipts/*.jws | head -1)
+check "python3-cryptography verifies a receipt with the server's key" python3 "$here/forge.py" verify-jws "$receipt" "$work/server.pem"
+check "the receipt names alice" bash -c "python3 $here/forge.py verify-jws $receipt $work/server.pem | grep -q '\"user\":\"alice\"'"
+sed 's/.$/A/' "$receipt" > "$work/altered.jws"; [ "$(tail -c 2 "$receipt")" = "$(tail -c 2 "$work/altered.jws")" ] && sed 's/.$/B/' "$receipt" > "$work/altered.jws"
+refuses "openssl-level check: an altered receipt fails verification" "" python3 "$here/forge.py" verify-jws "$work/altered.jws" "$work/server.pem"
+
+echo "# re-download without charge"
+rm -f "$work"/home-alice/packages/hello.*
+check "alice downloads hello again with her receipt" as alice dev1 get hello
+same "no charge for the re-download" "$(balance alice)" 650
+expected=$("$work/hello" x; echo "exit=$?")
+same "the re-downloaded program runs" "$(as alice dev1 run hello -- x; echo "exit=$?")" "$expected"
+rm -f "$work"/home-alice/receipts/*
+check "receipts listed from the server after the client lost its copies" bash -c "$(declare -f as); work=$work BIN=$BIN; as alice none receipts --from-server | grep -c . | grep -q '^2$'"
+check "the restored receipt re-downloads" as alice dev1 get upper
+same "still no second charge" "$(balance alice)" 650
+
+echo "# receipts of others, altered receipts"
+hello_receipt=$(grep -l '' "$work"/home-alice/receipts/*.jws | head -1)
+refuses "bob cannot download with alice's receipt" "belong|not found|refused" as bob dev1 get hello --receipt "$hello_receipt"
+sed 's/\(.\{40\}\)./\1A/' "$hello_receipt" > "$work/tampered.jws"
+cmp -s "$hello_receipt" "$work/tampered.jws" && sed 's/\(.\{40\}\)./\1B/' "$hello_receipt" > "$work/tampered.jws"
+refuses "an altered receipt is refused" "receipt" as alice dev1 get hello --receipt "$work/tampered.jws"
+same "bob was not charged" "$(balance bob)" 1000
+
+echo "# processors the server must refuse, without charge"
+for mode in other-ca expired not-yet-valid self-signed; do
+  make_trp "bad-$mode" "$mode"
+  refuses "a processor whose certificate is $mode is refused" "not issued by a trusted|expired|not yet valid|certificate|untrusted" as bob "bad-$mode" buy hello
+done
+same "bob was never charged" "$(balance bob)" 1000
+
+echo "# revocation"
+make_trp dev2 good
+check "bob buys with processor dev2" as bob dev2 buy hello
+same "bob charged once" "$(balance bob)" 750
+check "the vendor revokes dev2" server device revoke "$work/data" "$(cat "$work/dev2.serial")"
+refuses "a processor on the server's revocation list is refused" "revoked" as bob dev2 get hello
+make_trp dev3 good
+ca revoke "$work/mfr" --serial "$(openssl x509 -in "$work/dev3-id.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)" >/dev/null
+check "the server installs the new manufacturer CRL" server install "$work/data" --crl "$work/mfr/crl.pem"
+stop_server; start_server
+refuses "a processor revoked by the manufacturer's CRL is refused" "revoked" as bob dev3 buy upper
+same "no charge for refused processors" "$(balance bob)" 750
+
+echo "# crash of the client after the charge"
+head -c 150000000 /dev/urandom > "$work/big.bin"
+server program add "$work/data" "$work/big.bin" --name big --version 1 --price 10 >/dev/null
+make_trp dev4 good
+receipts_before=$(ls "$work"/home-bob/receipts | wc -l)
+SEALDROP_HOME="$work/home-bob" SEALDROP_TRP="$work/dev4.sock" SEALDROP_CA="$work/vendor/ca.pem" \
+  "$BIN/sealdrop" buy big >/dev/null 2>"$work/crash.err" & client=$!
+# The client stores the receipt before it asks for the release: kill it the
+# moment the receipt appears, while the package is still on its way.
+for _ in $(seq 3000); do
+  [ "$(ls "$work"/home-bob/receipts | wc -l)" -gt "$receipts_before" ] && break
+  sleep 0.005
+done
+kill -KILL "$client" 2>/dev/null; wait "$client" 2>/dev/null
+same "the charge happened exactly once" "$(balance bob)" 740
+check "after the crash, bob gets the program with the receipt" as bob dev4 get big
+same "and is not charged again" "$(balance bob)" 740
+check "the stored package is complete" test "$(stat -c %s "$work/home-bob/packages/big.sdpkg")" -gt 150000000
+
+echo "# bad input"
+refuses "run of a program not installed" "not installed" as alice dev1 run nothing
+refuses "buy of an unknown program" "no program|not found|unknown" as alice dev1 buy nothing
+refuses "a processor socket that does not exist" "cannot reach the processor" as alice nowhere buy hello
+refuses "trp init into a non-empty directory" "not empty" trp init "$work/dev1"
+refuses "server init into a non-empty directory" "not empty" server init "$work/data" --name x
+refuses "program add of a missing file" "exist|cannot open" server program add "$work/data" /nonexistent --name x --version 1 --price 1
+refuses "a server URL without a scheme host" "server URL|https" as alice dev1 --server ftp://x balance
+same "alice's balance is unchanged by errors" "$(balance alice)" 650
+
+echo "# the ledger"
+stop_server
+check "the audit chain verifies" server audit verify "$work/data"
+finish
