@@ -72,12 +72,6 @@ std::string ReceiptId(const std::string& jws) {
 class OrderStore {
  public:
   OrderStore(ClientHome& home, std::string label) : home_(home), progress_(std::move(label)) {}
-  ~OrderStore() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(tmp_.c_str());
-    }
-  }
 
   Status operator()(const HostAction& a) {
     switch (a.kind) {
@@ -87,41 +81,24 @@ class OrderStore {
       case HostAction::Kind::kProgress:
         progress_.Update(a.number, a.total);
         return Ok();
-      case HostAction::Kind::kPackageBegin:
-        progress_.Finish();
-        tmp_ = home_.dir() / "packages" / (".incoming." + RandomHexId(8));
-        fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd_ < 0) return Fail(ErrorCode::kIo, "cannot create a file in " + (home_.dir() / "packages").string());
-        return Ok();
-      case HostAction::Kind::kPackageData: {
-        size_t done = 0;
-        while (done < a.bytes.size()) {
-          ssize_t n = ::write(fd_, a.bytes.data() + done, a.bytes.size() - done);
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) return Fail(ErrorCode::kIo, "cannot store the package (disk full?)");
-          done += static_cast<size_t>(n);
-        }
-        size_ += a.bytes.size();
-        return Ok();
-      }
       case HostAction::Kind::kPackageDone: {
+        progress_.Finish();
         json j = json::parse(a.text, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
+        if (j.is_discarded() || !j.is_object()) {
+          if (a.fd >= 0) ::close(a.fd);
+          return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
+        }
         StoredPackage p;
         p.name = j.value("name", "");
         p.version = j.value("version", "");
         p.package_id = j.value("package_id", "");
         p.receipt_id = ReceiptId(receipt_);
-        p.size = size_;
-        if (j.value("size", uint64_t{0}) != size_) return Fail(ErrorCode::kMalformed, "the package arrived incomplete");
-        if (::fsync(fd_) != 0) return Fail(ErrorCode::kIo, "cannot sync the package");
-        ::close(fd_);
-        fd_ = -1;
-        // The info file is validated (and written) first: the name comes from
-        // the processor and must be a safe file name before it becomes a path.
-        SEALDROP_TRY(home_.SavePackageInfo(p));
-        SEALDROP_TRY(CommitRename(tmp_, home_.PackagePath(p.name)));
+        p.size = j.value("size", uint64_t{0});
+        auto st = home_.StorePackage(a.fd, p);
+        ::close(a.fd);
+        if (!st) return st;
         stored_ = p;
+        stored_->file = home_.PackagePath(p.name);
         return Ok();
       }
       default:
@@ -133,9 +110,6 @@ class OrderStore {
  private:
   ClientHome& home_;
   Progress progress_;
-  fs::path tmp_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
   std::string receipt_;
   std::optional<StoredPackage> stored_;
 };

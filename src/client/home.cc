@@ -1,5 +1,9 @@
 #include "client/home.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -91,6 +95,60 @@ Status ClientHome::SavePackageInfo(const StoredPackage& p) const {
   json j = {{"name", p.name}, {"version", p.version}, {"package_id", p.package_id},
             {"receipt_id", p.receipt_id}, {"size", p.size}};
   return WriteFileAtomic(dir_ / "packages" / (p.name + ".json"), j.dump(2) + "\n", 0600);
+}
+
+Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
+  // The name comes from the processor: validated (by SavePackageInfo's
+  // rules) before it becomes a path.
+  if (!SafeName(p.name)) return Fail(ErrorCode::kMalformed, "the package name is not a safe file name");
+  fs::path tmp = TempPathFor(PackagePath(p.name));
+  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) return Fail(ErrorCode::kIo, "cannot create a file in " + (dir_ / "packages").string());
+  auto fail = [&](Error e) -> Status {
+    ::close(out);
+    ::unlink(tmp.c_str());
+    return std::unexpected(std::move(e));
+  };
+  constexpr size_t kStep = 64 << 20;
+  uint64_t copied = 0;
+  off_t in_off = 0;
+  bool kernel_copy = true;
+  Bytes buf;
+  while (true) {
+    ssize_t n;
+    if (kernel_copy) {
+      n = ::copy_file_range(fd, &in_off, out, nullptr, kStep, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+        kernel_copy = false;  // another filesystem or an old kernel
+        continue;
+      }
+    } else {
+      buf.resize(1 << 20);
+      n = ::pread(fd, buf.data(), buf.size(), in_off);
+      if (n > 0) {
+        for (ssize_t w = 0; w < n;) {
+          ssize_t m = ::write(out, buf.data() + w, static_cast<size_t>(n - w));
+          if (m < 0 && errno == EINTR) continue;
+          if (m <= 0) return fail({ErrorCode::kIo, "cannot store the package (disk full?)"});
+          w += m;
+        }
+        in_off += n;
+      }
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail({ErrorCode::kIo, "cannot store the package (disk full?)"});
+    if (n == 0) break;
+    // Start writing back what is copied so the final fsync is short.
+    ::sync_file_range(out, static_cast<off_t>(copied), n, SYNC_FILE_RANGE_WRITE);
+    copied += static_cast<uint64_t>(n);
+  }
+  if (copied != p.size) return fail({ErrorCode::kMalformed, "the package arrived incomplete"});
+  if (::fsync(out) != 0) return fail({ErrorCode::kIo, "cannot sync the package"});
+  ::close(out);
+  SEALDROP_TRY(SavePackageInfo(p));
+  auto st = CommitRename(tmp, PackagePath(p.name));
+  if (!st) ::unlink(tmp.c_str());
+  return st;
 }
 
 Result<StoredPackage> ClientHome::FindPackage(const std::string& name) const {

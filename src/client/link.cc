@@ -18,9 +18,14 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <array>
 #include <deque>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/ssl.h>
 
+#include "base/reader.h"
 #include "protocol/frames.h"
 
 namespace sealdrop {
@@ -193,12 +198,19 @@ struct Relay {
   const OrderSink& sink;
   net::steady_timer wake_server, wake_trp, wake_reader;
   std::deque<std::pair<bool, Bytes>> to_server;  // (is_text, payload)
-  std::deque<Bytes> to_trp;
+  // Frames for the processor as (header, body), written with one gathered
+  // write so a relayed body is never copied into a frame buffer.
+  std::deque<std::pair<std::array<uint8_t, kFrameHeaderSize>, Bytes>> to_trp;
   size_t to_trp_bytes = 0;
   bool finished = false;
   std::optional<Error> error;
   FrameDecoder decoder;
+  std::deque<int> fds;  // descriptors from the processor, in arrival order
   int live = 0;
+
+  ~Relay() {
+    for (int fd : fds) ::close(fd);
+  }
   // SEALDROP_RELAY_TRACE=FILE appends every relayed inner record to FILE,
   // for inspecting what the host sees.
   FILE* trace = nullptr;
@@ -224,6 +236,14 @@ struct Relay {
     beast::get_lowest_layer(ws).socket().cancel(ec);
   }
 
+  void QueueToTrp(uint8_t type, Bytes body) {
+    std::array<uint8_t, kFrameHeaderSize> header;
+    header[0] = type;
+    StoreU32(header.data() + 1, static_cast<uint32_t>(body.size()));
+    to_trp_bytes += kFrameHeaderSize + body.size();
+    to_trp.emplace_back(header, std::move(body));
+  }
+
   void Dispatch() {
     while (auto a = host.NextAction()) {
       switch (a->kind) {
@@ -234,22 +254,26 @@ struct Relay {
           Trace(a->bytes);
           to_server.emplace_back(false, std::move(a->bytes));
           break;
-        case HostAction::Kind::kFrameToTrp: {
+        case HostAction::Kind::kFrameToTrp:
           if (a->frame_type == static_cast<uint8_t>(TrpType::kInnerIn)) Trace(a->bytes);
-          Bytes f = EncodeFrame(a->frame_type, a->bytes);
-          to_trp_bytes += f.size();
-          to_trp.push_back(std::move(f));
+          QueueToTrp(a->frame_type, std::move(a->bytes));
           break;
-        }
         case HostAction::Kind::kDone:
           Finish(std::nullopt);
           break;
         default:
+          if (a->kind == HostAction::Kind::kPackageDone) {
+            if (fds.empty()) {
+              Finish(Error{ErrorCode::kMalformed, "the processor released the package without handing it over"});
+              break;
+            }
+            a->fd = fds.front();
+            fds.pop_front();
+          }
           if (auto st = sink(*a); !st) {
             Finish(st.error());
             // Let the processor drop what it holds.
-            Bytes f = EncodeFrame(static_cast<uint8_t>(TrpType::kAbort), {});
-            to_trp.push_back(std::move(f));
+            QueueToTrp(static_cast<uint8_t>(TrpType::kAbort), {});
           }
       }
     }
@@ -293,11 +317,37 @@ struct Relay {
     Done();
   }
 
+  // Reads with recvmsg so the package descriptor of step 1011 arrives too.
+  size_t ReceiveFromTrp(Bytes& buf) {
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(trp.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    if (n <= 0) throw std::runtime_error("the processor closed the connection");
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds.push_back(fd);
+      }
+    }
+    return static_cast<size_t>(n);
+  }
+
   net::awaitable<void> TrpReader() {
     Bytes buf(256 * 1024);
     try {
       while (!finished) {
-        size_t n = co_await trp.async_read_some(net::buffer(buf), net::use_awaitable);
+        co_await trp.async_wait(local::socket::wait_read, net::use_awaitable);
+        size_t n = ReceiveFromTrp(buf);
+        if (n == 0) continue;
         if (auto st = decoder.Push(ByteView(buf.data(), n)); !st) {
           Finish(st.error());
           break;
@@ -341,10 +391,11 @@ struct Relay {
       for (;;) {
         co_await WaitUntil(wake_trp, [&] { return finished || !to_trp.empty(); });
         if (to_trp.empty()) break;
-        Bytes f = std::move(to_trp.front());
+        auto [header, body] = std::move(to_trp.front());
         to_trp.pop_front();
-        co_await net::async_write(trp, net::buffer(f), net::use_awaitable);
-        to_trp_bytes -= f.size();
+        std::array<net::const_buffer, 2> parts = {net::buffer(header), net::buffer(body)};
+        co_await net::async_write(trp, parts, net::use_awaitable);
+        to_trp_bytes -= kFrameHeaderSize + body.size();
         wake_reader.cancel();
       }
     } catch (const std::exception&) {
@@ -368,6 +419,13 @@ Status ServerLink::RunOrder(HostSession& host, const std::string& trp_socket, co
   Relay relay(impl_->ioc, *impl_->ws, host, sink);
   boost::system::error_code ec;
   relay.trp.connect(local::endpoint(trp_socket), ec);
+  if (!ec) {
+    // Room for a few relayed messages in the socket, so the relay and the
+    // processor do not wake each other for every one.
+    relay.trp.set_option(net::socket_base::send_buffer_size(4 << 20), ec);
+    relay.trp.set_option(net::socket_base::receive_buffer_size(4 << 20), ec);
+    ec.clear();
+  }
   if (ec)
     return Fail(ErrorCode::kUnavailable, "cannot reach the processor at " + trp_socket + " (" + ec.message() +
                                              "); is 'sealdrop-trp serve' running?");

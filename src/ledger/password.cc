@@ -9,6 +9,14 @@
 
 namespace sealdrop {
 namespace {
+// argon2id with OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1):
+// libsodium's INTERACTIVE preset needs 64 MiB per hash, which would put every
+// login, and the server's peak memory, above its 64 MiB budget. The stored
+// string records its parameters, so hashes made with other limits still
+// verify.
+constexpr unsigned long long kOpsLimit = 2;
+constexpr size_t kMemLimit = 19 * 1024 * 1024;
+
 
 // libsodium picks its fastest implementations in sodium_init(); calling any
 // function before that is undefined, and failure means no usable CSPRNG.
@@ -31,8 +39,8 @@ const std::string& DummyHash() {
     randombytes_buf(random_password, sizeof random_password);
     char out[crypto_pwhash_STRBYTES];
     if (crypto_pwhash_str(out, reinterpret_cast<const char*>(random_password),
-                          sizeof random_password, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+                          sizeof random_password, kOpsLimit,
+                          kMemLimit) != 0) {
       return std::string();
     }
     return std::string(out);
@@ -54,8 +62,8 @@ Result<std::string> HashPassword(std::string_view password) {
   }
   char out[crypto_pwhash_STRBYTES];
   if (crypto_pwhash_str(out, password.data(), password.size(),
-                        crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+                        kOpsLimit,
+                        kMemLimit) != 0) {
     return Fail(ErrorCode::kInternal,
                 "argon2id hashing failed; the server may be out of memory");
   }

@@ -47,15 +47,21 @@ Result<ChunkSealer> ChunkSealer::Create(const SecretBytes& kx, ByteView prefix, 
 }
 
 Status ChunkSealer::SealNext(Bytes& chunk) {
+  if (done() || chunk.size() != ChunkPlaintextSize(size_, next_))
+    return Fail(ErrorCode::kInvalidArgument, "chunk has the wrong size");
+  chunk.resize(chunk.size() + kGcmTagSize);
+  return SealNextInPlace(chunk);
+}
+
+Status ChunkSealer::SealNextInPlace(std::span<uint8_t> sealed) {
   if (done()) return Fail(ErrorCode::kWrongState, "all chunks are already sealed");
-  if (chunk.size() != ChunkPlaintextSize(size_, next_))
+  if (sealed.size() != ChunkPlaintextSize(size_, next_) + kGcmTagSize)
     return Fail(ErrorCode::kInvalidArgument, "chunk has the wrong size");
   bool last = next_ + 1 == count_;
   auto nonce = ChunkNonce(prefix_, next_, last);
-  size_t n = chunk.size();
-  chunk.resize(n + kGcmTagSize);
-  std::span<uint8_t, kGcmTagSize> tag(chunk.data() + n, kGcmTagSize);
-  SEALDROP_TRY(aead_.SealInPlace(nonce, AsBytes(kChunkAad), std::span(chunk.data(), n), tag));
+  size_t n = sealed.size() - kGcmTagSize;
+  std::span<uint8_t, kGcmTagSize> tag(sealed.data() + n, kGcmTagSize);
+  SEALDROP_TRY(aead_.SealInPlace(nonce, AsBytes(kChunkAad), sealed.first(n), tag));
   ++next_;
   return Ok();
 }

@@ -39,6 +39,9 @@ class ChunkSealer {
   // `chunk` holds exactly ChunkPlaintextSize(next index) bytes of plaintext;
   // on return it holds the sealed chunk (ciphertext || tag).
   Status SealNext(Bytes& chunk);
+  // The same in place: `sealed` is the plaintext followed by 16 bytes of
+  // room for the tag.
+  Status SealNextInPlace(std::span<uint8_t> sealed);
   bool done() const { return next_ == count_; }
 
  private:

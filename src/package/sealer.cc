@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 
+#include "crypto/aead.h"
 #include "crypto/hpke.h"
 #include "crypto/jws.h"
 #include "crypto/random.h"
@@ -92,19 +93,24 @@ Result<bool> PackageSealer::Next(Bytes& out) {
     return true;
   }
   if (im.chunks->done()) return false;
+  // Read and seal in place at the end of `out`: no per-chunk buffer.
   size_t n = ChunkPlaintextSize(im.manifest.plaintext_size, im.next_chunk);
-  Bytes chunk(n);
+  size_t at = out.size();
+  out.resize(at + n + kGcmTagSize);
+  uint8_t* dst = out.data() + at;
   uint64_t offset = im.next_chunk * kChunkSize;
   size_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(im.fd, chunk.data() + done, n - done, static_cast<off_t>(offset + done));
+    ssize_t r = ::pread(im.fd, dst + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return Fail(ErrorCode::kIo, "the program file changed or could not be read while sealing");
+    if (r <= 0) {
+      out.resize(at);
+      return Fail(ErrorCode::kIo, "the program file changed or could not be read while sealing");
+    }
     done += static_cast<size_t>(r);
   }
-  SEALDROP_TRY(im.chunks->SealNext(chunk));
+  SEALDROP_TRY(im.chunks->SealNextInPlace(std::span(dst, n + kGcmTagSize)));
   ++im.next_chunk;
-  out.insert(out.end(), chunk.begin(), chunk.end());
   return true;
 }
 

@@ -85,22 +85,9 @@ void HostSession::OnTrpFrame(const Frame& f) {
       Push({HostAction::Kind::kControlToServer, EncodeControl(charge)});
       return;
     }
-    case TrpType::kPackageData:
-      if (state_ == State::kReleasing) {
-        state_ = State::kStoring;
-        Push({HostAction::Kind::kPackageBegin});
-      }
-      if (state_ != State::kStoring)
-        return Failed(Error{ErrorCode::kWrongState, "the processor sent package bytes before the release"});
-      Push({HostAction::Kind::kPackageData, {}, f.body});
-      return;
     case TrpType::kPackageEnd:
-      if (state_ == State::kReleasing) {  // an empty package cannot exist, but be exact
-        state_ = State::kStoring;
-        Push({HostAction::Kind::kPackageBegin});
-      }
-      if (state_ != State::kStoring)
-        return Failed(Error{ErrorCode::kWrongState, "the processor ended a package it never sent"});
+      if (state_ != State::kReleasing)
+        return Failed(Error{ErrorCode::kWrongState, "the processor handed over a package before the release"});
       state_ = State::kDone;
       Push({HostAction::Kind::kPackageDone, ToString(f.body)});
       Push({HostAction::Kind::kDone});

@@ -11,7 +11,7 @@
 //   inner records either way       -> relayed unchanged
 //   processor DownloadComplete     -> charge to server (step 1009) [charging]
 //   charged {receipt, release}     -> Release to processor (1010) [releasing]
-//   processor PackageData*/End     -> store the package (1011)    [done]
+//   processor PackageEnd (+ fd)    -> store the package (1011)    [done]
 // Any error message from either side ends the order with that error.
 //
 // Thread safety: one per order, one thread.
@@ -32,9 +32,8 @@ struct HostAction {
     kControlToServer,  // text
     kInnerToServer,    // binary
     kFrameToTrp,       // frame (type, body)
-    kPackageBegin,     // the processor is about to hand over the package
-    kPackageData,      // bytes to append to the package file
-    kPackageDone,      // the package is complete; `text` holds kPackageEnd JSON
+    kPackageDone,      // step 1011: `text` holds the kPackageEnd JSON; the adapter
+                       // sets `fd` to the package descriptor that came with it
     kReceipt,          // `text` holds the receipt JWS, to store at once
     kProgress,         // `number` bytes of `total` relayed
     kDone,
@@ -44,11 +43,12 @@ struct HostAction {
   Bytes bytes;
   uint8_t frame_type = 0;
   uint64_t number = 0, total = 0;
+  int fd = -1;  // set by the I/O adapter, never by the session
 };
 
 class HostSession {
  public:
-  enum class State { kIdle, kOrdered, kRelay, kCharging, kReleasing, kStoring, kDone, kFailed };
+  enum class State { kIdle, kOrdered, kRelay, kCharging, kReleasing, kDone, kFailed };
 
   void StartPurchase(const std::string& program, const std::string& version,
                      const std::string& idempotency_key);

@@ -240,7 +240,6 @@ std::optional<size_t> TrpMaxBody(uint8_t type) {
     case TrpType::kDownloadComplete:
     case TrpType::kPackageEnd:
     case TrpType::kExit: return 4096;
-    case TrpType::kPackageData: return kMaxInnerRelaySize;
     case TrpType::kResult: return 4 * 1024 * 1024;
     case TrpType::kError: return 4096;
   }

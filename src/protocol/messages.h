@@ -118,8 +118,9 @@ enum class TrpType : uint8_t {
   // processor -> host
   kInnerOut = 0x81,         // inner TLS records for the server
   kDownloadComplete = 0x82, // JSON {"package_digest","size","package_id","name","version"}
-  kPackageData = 0x83,      // released package bytes for the host to store
-  kPackageEnd = 0x84,       // JSON {"package_id","name","version","size"}
+  kPackageEnd = 0x84,       // JSON {"package_id","name","version","kind","size","package_digest"},
+                            // with the released package file as a read-only
+                            // descriptor (SCM_RIGHTS) for the host to copy
   kResult = 0x85,           // JSON reply to kList, kInfo
   kExit = 0x86,             // JSON {"exit_code"} or {"signal"} after kRun
   kError = 0xff,            // JSON {"code","message"}

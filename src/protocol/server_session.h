@@ -34,6 +34,7 @@
 #include "base/error.h"
 #include "crypto/sha256.h"
 #include "ledger/ledger.h"
+#include "package/digest.h"
 #include "package/sealer.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
@@ -86,7 +87,7 @@ class ServerSession {
     std::optional<ReceiptRecord> redownload;  // set for re-downloads
     std::string device_serial;
     std::optional<PackageSealer> sealer;
-    Sha256 hash;
+    std::optional<PackageDigest> digest;
     std::string digest_hex;
     bool sealing_done = false;
   };
@@ -103,7 +104,7 @@ class ServerSession {
   Status HandleInnerFrame(const Frame& frame);
   Status HandleCapabilities(ByteView body);
   Status HandleCharge(const ControlMessage& message);
-  Status ProduceStream();
+  Status ProduceStream(bool flush);
   Status CheckDevice(const VerifiedLeaf& leaf);
   void Observe(std::string_view event, std::string_view detail = {});
 

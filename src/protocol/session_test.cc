@@ -164,10 +164,12 @@ TEST_F(SessionTest, ProcessorRefusesServerFromUnpinnedVendor) {
 
 // A host that tampers with the relayed inner records: every variant ends the
 // order with an error, no charge, no release.
+constexpr int kFirstPackageBatch = -1;  // the first batch that carries package data
+
 struct Tamper {
   const char* name;
   bool towards_trp;
-  int batch;  // which batch to touch
+  int batch;  // which batch to touch, or kFirstPackageBatch
   enum { kFlip, kDrop, kDuplicate, kTruncate, kSwapWithNext } what;
 };
 
@@ -175,9 +177,14 @@ class TamperTest : public SessionTest, public ::testing::WithParamInterface<Tamp
 
 TEST_P(TamperTest, EndsOrderWithoutChargeOrRelease) {
   const Tamper t = GetParam();
+  // A program that spans several relayed messages, so there is package data
+  // to drop, duplicate and reorder.
+  world_ = World::Create(3 << 20);
+  device_ = world_->MakeDevice({"dev-0001"});
   Loop loop(*world_, device_);
   loop.Login("alice", "correct horse");
   int seen = 0;
+  bool touched = false;
   std::optional<Bytes> held;
   auto filter = [&](Bytes b) -> std::optional<Bytes> {
     int n = seen++;
@@ -187,7 +194,9 @@ TEST_P(TamperTest, EndsOrderWithoutChargeOrRelease) {
       held.reset();
       return both;
     }
-    if (n != t.batch) return b;
+    bool target = t.batch == kFirstPackageBatch ? (!touched && b.size() > 64 * 1024) : n == t.batch;
+    if (!target) return b;
+    touched = true;
     switch (t.what) {
       case Tamper::kFlip: b[b.size() / 2] ^= 0x20; return b;
       case Tamper::kDrop: return std::nullopt;
@@ -199,6 +208,7 @@ TEST_P(TamperTest, EndsOrderWithoutChargeOrRelease) {
   };
   if (t.towards_trp) loop.to_trp_filter = filter; else loop.to_server_filter = filter;
   auto st = loop.Buy("hello", RandomHexId(16));
+  EXPECT_TRUE(touched) << "the batch to tamper with never came";
   EXPECT_FALSE(st.has_value());
   EXPECT_EQ(Balance(), 1000);
   EXPECT_FALSE(loop.licence.has_value());
@@ -209,11 +219,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Tamper{"FlipServerHello", true, 0, Tamper::kFlip},
                       Tamper{"FlipClientHello", false, 0, Tamper::kFlip},
                       Tamper{"FlipClientFinished", false, 1, Tamper::kFlip},
-                      Tamper{"FlipPackageData", true, 3, Tamper::kFlip},
-                      Tamper{"DropPackageData", true, 3, Tamper::kDrop},
-                      Tamper{"DuplicatePackageData", true, 3, Tamper::kDuplicate},
-                      Tamper{"TruncatePackageData", true, 3, Tamper::kTruncate},
-                      Tamper{"ReorderPackageData", true, 2, Tamper::kSwapWithNext},
+                      Tamper{"FlipPackageData", true, kFirstPackageBatch, Tamper::kFlip},
+                      Tamper{"DropPackageData", true, kFirstPackageBatch, Tamper::kDrop},
+                      Tamper{"DuplicatePackageData", true, kFirstPackageBatch, Tamper::kDuplicate},
+                      Tamper{"TruncatePackageData", true, kFirstPackageBatch, Tamper::kTruncate},
+                      Tamper{"ReorderPackageData", true, kFirstPackageBatch, Tamper::kSwapWithNext},
                       Tamper{"DropServerHello", true, 0, Tamper::kDrop},
                       Tamper{"FlipReceivedConfirmation", false, 2, Tamper::kFlip}),
     [](const auto& info) { return std::string(info.param.name); });

@@ -110,7 +110,9 @@ Status TrpSession::OnFrame(const Frame& f) {
         return Fail({ErrorCode::kWrongState, "package end arrived outside a package"});
       if (received_ != expected_total_ || !manifest_)
         return Fail({ErrorCode::kMalformed, "the package is shorter than announced"});
-      Digest mine = hash_.Final();
+      auto digest = digest_->Final();
+      if (!digest) return Fail(digest.error());
+      Digest mine = *digest;
       if (f.body.size() != mine.size() || !ConstantTimeEqual(f.body, mine))
         return Fail({ErrorCode::kCryptoFailure, "the package digest does not match what was received"});
       auto st = staging_.Finish();
@@ -150,13 +152,14 @@ Status TrpSession::OnPackageBytes(ByteView bytes) {
       return Fail({ErrorCode::kMalformed, "the announced size does not match the manifest"});
     manifest_ = std::move(*m);
     manifest_jws_ = (*prefix)->manifest_jws;
-    hash_.Update(prefix_buffer_);
+    digest_.emplace((*prefix)->payload_offset, manifest_->plaintext_size);
+    digest_->Update(prefix_buffer_);
     auto st = staging_.Append(prefix_buffer_);
     Bytes().swap(prefix_buffer_);
     if (!st) return Fail(st.error());
     return Ok();
   }
-  hash_.Update(bytes);
+  digest_->Update(bytes);
   received_ += bytes.size();
   auto st = staging_.Append(bytes);
   if (!st) return Fail(st.error());

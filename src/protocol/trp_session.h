@@ -31,6 +31,7 @@
 
 #include "base/error.h"
 #include "crypto/sha256.h"
+#include "package/digest.h"
 #include "package/manifest.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
@@ -53,7 +54,7 @@ class PackageStaging {
   virtual ~PackageStaging() = default;
   virtual Status Begin(uint64_t total_size) = 0;
   virtual Status Append(ByteView bytes) = 0;
-  virtual Status Finish() = 0;  // durable once this returns
+  virtual Status Finish() = 0;  // complete; need not be durable (held packages die with a crash)
   virtual void Discard() = 0;
 };
 
@@ -112,7 +113,7 @@ class TrpSession {
   Bytes prefix_buffer_;
   std::optional<Manifest> manifest_;
   std::string manifest_jws_;
-  Sha256 hash_;
+  std::optional<PackageDigest> digest_;
   std::optional<HeldPackage> held_;
 };
 

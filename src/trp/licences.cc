@@ -40,7 +40,9 @@ Status FileStaging::Append(ByteView bytes) {
 }
 
 Status FileStaging::Finish() {
-  if (::fsync(fd_) != 0) return Fail(ErrorCode::kIo, "cannot sync the staging file");
+  // No fsync: a held package never outlives a crash of the processor (the
+  // next start deletes staging files), so durability would buy nothing. The
+  // host's copy is made durable by the host.
   ::close(fd_);
   fd_ = -1;
   return Ok();

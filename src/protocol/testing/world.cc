@@ -205,7 +205,6 @@ void Loop::DeliverToTrp(HostAction a) {
       auto lic = trp->Release(release, j["receipt"].get<std::string>());
       if (!lic) return fail(lic.error());
       licence = *lic;
-      reply(TrpType::kPackageData, staging.data);
       reply(TrpType::kPackageEnd, ToBytes("{}"));
       return;
     }
