@@ -1,8 +1,14 @@
 #include "base/bytes.h"
 
+#include <malloc.h>
 #include <openssl/crypto.h>
 
 namespace sealdrop {
+
+void TuneAllocatorForStreaming() {
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
 
 void SecureWipe(void* data, size_t size) {
   if (data != nullptr && size > 0) OPENSSL_cleanse(data, size);

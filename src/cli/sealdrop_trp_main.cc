@@ -11,6 +11,7 @@ using namespace sealdrop;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+  TuneAllocatorForStreaming();
   CLI::App app{"sealdrop-trp: the tamper-resistant processor that holds a device's keys, ends the\n"
                "inner channel, keeps licences and runs programs. This is the soft backend."};
   app.require_subcommand(1);

@@ -31,6 +31,7 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  TuneAllocatorForStreaming();
   CLI::App app{"sealdropd: sells programs and delivers each one sealed for a single processor."};
   app.require_subcommand(1);
   std::string data;

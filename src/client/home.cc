@@ -1,6 +1,7 @@
 #include "client/home.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -102,6 +103,21 @@ Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
   // rules) before it becomes a path.
   if (!SafeName(p.name)) return Fail(ErrorCode::kMalformed, "the package name is not a safe file name");
   fs::path tmp = TempPathFor(PackagePath(p.name));
+  // When the processor runs under this user's uid and on this filesystem,
+  // the released file (already unlinked by the processor) is linked into
+  // place: no copy at all. Under its own uid, as recommended, the file is not
+  // ours to keep and is copied below.
+  struct stat released {};
+  if (::fstat(fd, &released) == 0 && released.st_uid == ::getuid() &&
+      static_cast<uint64_t>(released.st_size) == p.size) {
+    std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+      SEALDROP_TRY(SavePackageInfo(p));
+      auto committed = CommitRename(tmp, PackagePath(p.name));
+      if (!committed) ::unlink(tmp.c_str());
+      return committed;
+    }
+  }
   int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) return Fail(ErrorCode::kIo, "cannot create a file in " + (dir_ / "packages").string());
   auto fail = [&](Error e) -> Status {
@@ -138,12 +154,16 @@ Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail({ErrorCode::kIo, "cannot store the package (disk full?)"});
     if (n == 0) break;
-    // Start writing back what is copied so the final fsync is short.
-    ::sync_file_range(out, static_cast<off_t>(copied), n, SYNC_FILE_RANGE_WRITE);
     copied += static_cast<uint64_t>(n);
   }
   if (copied != p.size) return fail({ErrorCode::kMalformed, "the package arrived incomplete"});
-  if (::fsync(out) != 0) return fail({ErrorCode::kIo, "cannot sync the package"});
+  // The package's bytes are not fsynced; the rename and the directory are.
+  // What must survive a power loss is the receipt (written and synced before
+  // the release was even asked for): it re-downloads the package at no
+  // charge, and a package torn by a power loss fails its authentication at
+  // run time with a message that says to run 'sealdrop get'. Syncing 1 GiB
+  // would add about 0.4 s to every download for nothing the receipt does not
+  // already give.
   ::close(out);
   SEALDROP_TRY(SavePackageInfo(p));
   auto st = CommitRename(tmp, PackagePath(p.name));

@@ -55,8 +55,9 @@ class ClientHome {
   std::filesystem::path PackagePath(const std::string& name) const;
   Status SavePackageInfo(const StoredPackage& p) const;
   // Copies the released package from the processor's descriptor (in the
-  // kernel where it can: copy_file_range), checks its size, makes it durable
-  // and renames it into place with its info file. Does not close `fd`.
+  // kernel where it can: copy_file_range), checks its size and renames it
+  // into place with its info file (atomic; the bytes are not fsynced, see
+  // home.cc). Does not close `fd`.
   Status StorePackage(int fd, const StoredPackage& p) const;
   Result<StoredPackage> FindPackage(const std::string& name) const;
 

@@ -39,12 +39,10 @@ Status FrameDecoder::CheckHeader() {
 
 Status FrameDecoder::Push(ByteView bytes) {
   if (failed_) return std::unexpected(*failed_);
-  // Compact before growing so the buffer holds at most one partial frame
-  // plus what was just pushed.
-  if (consumed_ > 0 && consumed_ == buffer_.size()) {
-    buffer_.clear();
-    consumed_ = 0;
-  } else if (consumed_ > (1 << 16)) {
+  // Compact once at least half the buffer is consumed: each byte is moved
+  // at most once on average, and the buffer stays within twice one partial
+  // frame plus what was just pushed.
+  if (consumed_ > 0 && consumed_ * 2 >= buffer_.size()) {
     buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(consumed_));
     consumed_ = 0;
   }

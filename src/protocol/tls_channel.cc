@@ -204,12 +204,12 @@ Status TlsChannel::Feed(ByteView records) {
 }
 
 Bytes TlsChannel::TakeOutgoing() {
-  size_t pending = BIO_ctrl_pending(impl_->wbio);
-  Bytes out(pending);
-  if (pending > 0) {
-    int n = BIO_read(impl_->wbio, out.data(), static_cast<int>(pending));
-    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  }
+  // One copy straight out of the memory BIO, then the BIO is emptied.
+  char* data = nullptr;
+  long n = BIO_get_mem_data(impl_->wbio, &data);
+  if (n <= 0 || data == nullptr) return {};
+  Bytes out(reinterpret_cast<uint8_t*>(data), reinterpret_cast<uint8_t*>(data) + n);
+  (void)BIO_reset(impl_->wbio);
   return out;
 }
 
@@ -238,13 +238,18 @@ Status TlsChannel::ReadAvailable(Bytes& out, size_t max) {
   Impl& im = *impl_;
   if (im.dead) return std::unexpected(*im.dead);
   if (!im.handshake_done) return Ok();
-  uint8_t buf[16384];
+  // Reads straight into the tail of `out`, a record (16 KiB) at a time.
+  constexpr size_t kRecord = 16384;
   while (max > 0) {
     ERR_clear_error();
     size_t got = 0;
-    int rc = SSL_read_ex(im.ssl.get(), buf, std::min(sizeof(buf), max), &got);
+    size_t at = out.size();
+    size_t want = std::min(kRecord, max);
+    if (out.capacity() < at + want) out.reserve(std::max(out.capacity() * 2, at + want));
+    out.resize(at + want);
+    int rc = SSL_read_ex(im.ssl.get(), out.data() + at, want, &got);
+    out.resize(at + (rc == 1 ? got : 0));
     if (rc == 1) {
-      out.insert(out.end(), buf, buf + got);
       max -= got;
       continue;
     }

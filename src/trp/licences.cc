@@ -22,10 +22,23 @@ FileStaging::~FileStaging() {
 
 Status FileStaging::Begin(uint64_t) {
   if (fd_ >= 0) return Fail(ErrorCode::kWrongState, "staging already begun");
-  path_ = dir_ / (RandomHexId(16) + ".part");
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  // Not O_EXCL: a nameless file opened without it may be linked later.
+  fd_ = ::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    path_ = dir_ / (RandomHexId(16) + ".part");
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
   if (fd_ < 0) return Fail(ErrorCode::kIo, "cannot create a staging file: " + std::string(std::strerror(errno)));
   return Ok();
+}
+
+Result<int> FileStaging::OpenForRelease() {
+  if (fd_ < 0) return Fail(ErrorCode::kWrongState, "there is no held package");
+  std::string self = "/proc/self/fd/" + std::to_string(fd_);
+  int ro = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ro < 0) return Fail(ErrorCode::kIo, "the held package cannot be reopened: " + std::string(std::strerror(errno)));
+  if (!path_.empty()) ::unlink(path_.c_str());
+  return ro;
 }
 
 Status FileStaging::Append(ByteView bytes) {
@@ -40,11 +53,9 @@ Status FileStaging::Append(ByteView bytes) {
 }
 
 Status FileStaging::Finish() {
-  // No fsync: a held package never outlives a crash of the processor (the
-  // next start deletes staging files), so durability would buy nothing. The
-  // host's copy is made durable by the host.
-  ::close(fd_);
-  fd_ = -1;
+  // No fsync: a held package never outlives a crash of the processor, so
+  // durability would buy nothing. The descriptor stays open: for a nameless
+  // file it is the only way to the data.
   return Ok();
 }
 
@@ -52,6 +63,7 @@ void FileStaging::Discard() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   if (!path_.empty()) ::unlink(path_.c_str());
+  path_.clear();
 }
 
 void CleanStaging(const fs::path& state) {

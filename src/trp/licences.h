@@ -1,9 +1,12 @@
 // What the processor keeps: staged packages before release, licences after.
 //
-// FileStaging writes a held package to STATE/staging/ID.part (mode 0600,
-// created exclusively). Nothing ever reads a staging file except the release
-// path of the same session, which hands it to the host and deletes it; a
-// crash leaves a .part file that the next start of the processor deletes.
+// FileStaging writes a held package to a nameless file (O_TMPFILE) in
+// STATE/staging/, mode 0600: it has no path anyone could open, and it
+// vanishes by itself when the processor crashes or the session ends without a
+// release. Only the release path of the same session reads it, handing the
+// host a read-only descriptor (which the host may link into its own store
+// when uid and filesystem allow). Filesystems without O_TMPFILE get a named
+// STATE/staging/ID.part instead, deleted at release and at the next start.
 //
 // A licence (STATE/licences/PACKAGE_ID.json, written atomically) holds what
 // running the package later needs: the server key that signed its manifest
@@ -29,8 +32,9 @@ class FileStaging : public PackageStaging {
   Status Append(ByteView bytes) override;
   Status Finish() override;
   void Discard() override;
-  // After Finish: the held file, for the release path.
-  const std::filesystem::path& path() const { return path_; }
+  // After Finish: a new read-only descriptor of the held file (step 1011);
+  // the caller owns it. The held file's own name, if it has one, is removed.
+  Result<int> OpenForRelease();
 
  private:
   std::filesystem::path dir_;

@@ -57,11 +57,17 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   if (image.fd < 0) return Fail(ErrorCode::kIo, std::string("cannot create a sealed memory file: ") + std::strerror(errno));
   bool script = false;
   bool first = true;
-  SEALDROP_TRY(DecryptPayload(req.package_fd, prefix.payload_offset, m, kx, [&](ByteView chunk) {
+  auto decrypted = DecryptPayload(req.package_fd, prefix.payload_offset, m, kx, [&](ByteView chunk) {
     if (first && chunk.size() >= 2) script = chunk[0] == '#' && chunk[1] == '!';
     first = false;
     return WriteAll(image.fd, chunk);
-  }));
+  });
+  if (!decrypted) {
+    if (decrypted.error().code == ErrorCode::kIo) return std::unexpected(decrypted.error());
+    return Fail(ErrorCode::kCryptoFailure, "the stored package of " + m.name +
+                                               " is damaged or was altered; run 'sealdrop get " + m.name +
+                                               "' to download it again at no charge");
+  }
   if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
   // exec() resets PR_SET_DUMPABLE unless the image is unreadable to the new

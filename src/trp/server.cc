@@ -35,10 +35,11 @@ class Connection {
   }
 
   void Run() {
-    uint8_t buf[64 * 1024];
+    Bytes storage(1 << 20);  // large reads: fewer system calls per relayed byte
+    uint8_t* buf = storage.data();
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxQueuedFds)];
     while (true) {
-      iovec iov{buf, sizeof buf};
+      iovec iov{buf, storage.size()};
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
@@ -184,12 +185,10 @@ class Connection {
     if (!licence) return SendError(licence.error());
     if (auto st = SaveLicence(state_.dir(), *licence); !st) return SendError(st.error());
     // Step 1011: only now does the encrypted package leave the processor,
-    // as a read-only descriptor of the held file for the host to copy (no
-    // second pass of the package through the socket). The name is removed
-    // at once; the open descriptor keeps the data until the host is done.
-    int in = ::open(staging_->path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (in < 0) return SendError({ErrorCode::kIo, "the held package is gone"});
-    ::unlink(staging_->path().c_str());
+    // as a read-only descriptor of the held file for the host to copy or
+    // link (no second pass of the package through the socket).
+    auto in = staging_->OpenForRelease();
+    if (!in) return SendError(in.error());
     const Manifest& m = licence->package.manifest;
     nlohmann::json end = {{"package_id", m.package_id},
                           {"name", m.name},
@@ -197,8 +196,9 @@ class Connection {
                           {"kind", m.kind},
                           {"size", licence->package.size},
                           {"package_digest", licence->package.digest_hex}};
-    bool ok = Send(TrpType::kPackageEnd, AsBytes(end.dump()), in);
-    ::close(in);
+    bool ok = Send(TrpType::kPackageEnd, AsBytes(end.dump()), *in);
+    ::close(*in);
+    staging_->Discard();  // the host holds its own descriptor now
     return ok;
   }
 
