@@ -291,22 +291,25 @@ struct Relay {
   }
 
   net::awaitable<void> ServerReader() {
-    beast::flat_buffer buffer;
+    size_t last_size = 0;
     try {
       while (!finished) {
-        buffer.clear();
+        // Each message lands in its own vector, which travels on to the
+        // processor's queue by move: relayed records are never copied here.
+        Bytes message;
+        message.reserve(last_size);
+        auto buffer = net::dynamic_buffer(message);
         co_await ws.async_read(buffer, net::use_awaitable);
-        auto data = buffer.data();
-        ByteView bytes(static_cast<const uint8_t*>(data.data()), data.size());
+        last_size = message.size();
         if (ws.got_text()) {
-          auto m = ParseControl(AsString(bytes), kMaxServerControlSize);
+          auto m = ParseControl(AsString(message), kMaxServerControlSize);
           if (!m) {
             Finish(m.error());
             break;
           }
           host.OnServerControl(*m);
         } else {
-          host.OnServerInner(bytes);
+          host.OnServerInner(std::move(message));
         }
         Dispatch();
         co_await WaitUntil(wake_reader, [&] { return finished || to_trp_bytes < kRelayWindow; });

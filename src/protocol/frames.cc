@@ -51,18 +51,21 @@ Status FrameDecoder::Push(ByteView bytes) {
 }
 
 Result<std::optional<Frame>> FrameDecoder::Pop() {
+  SEALDROP_ASSIGN(auto view, PopView());
+  if (!view) return std::optional<Frame>();
+  return std::optional<Frame>(Frame{view->type, Bytes(view->body.begin(), view->body.end())});
+}
+
+Result<std::optional<FrameView>> FrameDecoder::PopView() {
   if (failed_) return std::unexpected(*failed_);
   size_t avail = buffer_.size() - consumed_;
-  if (avail < kFrameHeaderSize) return std::optional<Frame>();
+  if (avail < kFrameHeaderSize) return std::optional<FrameView>();
   SEALDROP_TRY(CheckHeader());
   uint32_t len = LoadU32(buffer_.data() + consumed_ + 1);
-  if (avail < kFrameHeaderSize + len) return std::optional<Frame>();
-  Frame f;
-  f.type = buffer_[consumed_];
-  auto begin = buffer_.begin() + static_cast<ptrdiff_t>(consumed_ + kFrameHeaderSize);
-  f.body.assign(begin, begin + len);
+  if (avail < kFrameHeaderSize + len) return std::optional<FrameView>();
+  FrameView f{buffer_[consumed_], ByteView(buffer_.data() + consumed_ + kFrameHeaderSize, len)};
   consumed_ += kFrameHeaderSize + len;
-  return std::optional<Frame>(std::move(f));
+  return std::optional<FrameView>(f);
 }
 
 }  // namespace sealdrop

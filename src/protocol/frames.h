@@ -26,6 +26,12 @@ struct Frame {
   Bytes body;
 };
 
+// A frame inside the decoder's buffer: valid until the next Push or Pop.
+struct FrameView {
+  uint8_t type = 0;
+  ByteView body;
+};
+
 inline constexpr size_t kFrameHeaderSize = 5;
 
 void AppendFrame(Bytes& out, uint8_t type, ByteView body);
@@ -44,6 +50,8 @@ class FrameDecoder {
   // The next complete frame, std::nullopt if more bytes are needed, or the
   // error that failed the stream.
   Result<std::optional<Frame>> Pop();
+  // The same without copying the body (see FrameView's lifetime).
+  Result<std::optional<FrameView>> PopView();
   // Bytes of an incomplete frame still buffered.
   size_t buffered() const { return buffer_.size() - consumed_; }
 

@@ -54,14 +54,16 @@ void HostSession::OnServerControl(const ControlMessage& m) {
   Failed(Error{ErrorCode::kWrongState, "the server sent \"" + m.type.substr(0, 32) + "\" out of order"});
 }
 
-void HostSession::OnServerInner(ByteView records) {
+void HostSession::OnServerInner(ByteView records) { OnServerInner(Bytes(records.begin(), records.end())); }
+
+void HostSession::OnServerInner(Bytes&& records) {
   if (state_ == State::kFailed || state_ == State::kDone) return;
   if (state_ != State::kRelay && state_ != State::kCharging)
     return Failed(Error{ErrorCode::kWrongState, "the server sent inner records outside an order"});
   relayed_ += records.size();
   HostAction a{HostAction::Kind::kFrameToTrp};
   a.frame_type = static_cast<uint8_t>(TrpType::kInnerIn);
-  a.bytes.assign(records.begin(), records.end());
+  a.bytes = std::move(records);
   Push(std::move(a));
   Push({HostAction::Kind::kProgress, {}, {}, 0, relayed_, order_.size});
 }

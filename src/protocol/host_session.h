@@ -56,6 +56,7 @@ class HostSession {
 
   void OnServerControl(const ControlMessage& message);
   void OnServerInner(ByteView records);
+  void OnServerInner(Bytes&& records);  // the same, without a copy
   void OnTrpFrame(const Frame& frame);
 
   std::optional<HostAction> NextAction();

@@ -1,14 +1,82 @@
 #include "protocol/tls_channel.h"
 
+#include <cstring>
+
 #include "crypto/ossl_internal.h"
 
 namespace sealdrop {
 
+// The channel's own BIO: records the peer sent wait in `in`, records for the
+// peer are appended to `out`, which TakeOutgoing() hands over by move. A
+// memory BIO would instead grow, clear and copy its buffer for every batch,
+// which on the 1 GiB streaming path costs several passes over the data.
+struct ChannelBuffers {
+  Bytes in;
+  size_t in_offset = 0;
+  Bytes out;
+};
+
+namespace {
+int BioWrite(BIO* b, const char* data, size_t len, size_t* written) {
+  auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  buf->out.insert(buf->out.end(), reinterpret_cast<const uint8_t*>(data),
+                  reinterpret_cast<const uint8_t*>(data) + len);
+  *written = len;
+  return 1;
+}
+
+int BioRead(BIO* b, char* data, size_t len, size_t* read) {
+  auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  size_t avail = buf->in.size() - buf->in_offset;
+  if (avail == 0) {
+    BIO_set_retry_read(b);  // "no data yet", never end of stream
+    *read = 0;
+    return 0;
+  }
+  size_t n = std::min(len, avail);
+  std::memcpy(data, buf->in.data() + buf->in_offset, n);
+  buf->in_offset += n;
+  if (buf->in_offset == buf->in.size()) {
+    buf->in.clear();
+    buf->in_offset = 0;
+  }
+  *read = n;
+  return 1;
+}
+
+long BioCtrl(BIO* b, int cmd, long, void*) {
+  auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;
+    case BIO_CTRL_PENDING: return static_cast<long>(buf->in.size() - buf->in_offset);
+    case BIO_CTRL_WPENDING: return static_cast<long>(buf->out.size());
+    default: return 0;
+  }
+}
+
+int BioCreate(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+BIO_METHOD* ChannelBioMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sealdrop channel");
+    if (m == nullptr || BIO_meth_set_write_ex(m, BioWrite) != 1 || BIO_meth_set_read_ex(m, BioRead) != 1 ||
+        BIO_meth_set_ctrl(m, BioCtrl) != 1 || BIO_meth_set_create(m, BioCreate) != 1)
+      OsslFatal("cannot create the channel BIO method");
+    return m;
+  }();
+  return method;
+}
+}  // namespace
+
 struct TlsChannel::Impl {
   UniquePtr<SSL_CTX> ctx;
   UniquePtr<SSL> ssl;
-  BIO* rbio = nullptr;  // owned by ssl
-  BIO* wbio = nullptr;  // owned by ssl
+  std::unique_ptr<ChannelBuffers> buffers = std::make_unique<ChannelBuffers>();
   TlsPeerPolicy policy;
   std::optional<VerifiedLeaf> peer;
   std::optional<Error> verify_error;
@@ -126,16 +194,10 @@ static Result<std::unique_ptr<TlsChannel::Impl>> MakeImpl(const TlsIdentity& ide
   SSL_CTX_set_cert_verify_callback(impl->ctx.get(), VerifyPeerCallback, impl.get());
   impl->ssl.reset(SSL_new(impl->ctx.get()));
   if (!impl->ssl) return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_new failed"));
-  impl->rbio = BIO_new(BIO_s_mem());
-  impl->wbio = BIO_new(BIO_s_mem());
-  if (!impl->rbio || !impl->wbio) {
-    BIO_free(impl->rbio);
-    BIO_free(impl->wbio);
-    return std::unexpected(OsslError(ErrorCode::kInternal, "BIO_new failed"));
-  }
-  // An empty memory BIO reports "retry" rather than EOF.
-  BIO_set_mem_eof_return(impl->rbio, -1);
-  SSL_set_bio(impl->ssl.get(), impl->rbio, impl->wbio);
+  BIO* bio = BIO_new(ChannelBioMethod());
+  if (bio == nullptr) return std::unexpected(OsslError(ErrorCode::kInternal, "BIO_new failed"));
+  BIO_set_data(bio, impl->buffers.get());
+  SSL_set_bio(impl->ssl.get(), bio, bio);  // one reference, used both ways
   if (server)
     SSL_set_accept_state(impl->ssl.get());
   else
@@ -182,9 +244,13 @@ Status TlsChannel::Feed(ByteView records) {
   Impl& im = *impl_;
   if (im.dead) return std::unexpected(*im.dead);
   if (!records.empty()) {
-    if (BIO_write(im.rbio, records.data(), static_cast<int>(records.size())) !=
-        static_cast<int>(records.size()))
-      return Fail(ErrorCode::kInternal, "cannot buffer inner TLS records");
+    Bytes& in = im.buffers->in;
+    // Drop what was consumed before growing, so the buffer stays small.
+    if (im.buffers->in_offset > 0 && im.buffers->in_offset * 2 >= in.size()) {
+      in.erase(in.begin(), in.begin() + static_cast<ptrdiff_t>(im.buffers->in_offset));
+      im.buffers->in_offset = 0;
+    }
+    in.insert(in.end(), records.begin(), records.end());
   }
   if (im.handshake_done) return Ok();
   ERR_clear_error();
@@ -204,16 +270,15 @@ Status TlsChannel::Feed(ByteView records) {
 }
 
 Bytes TlsChannel::TakeOutgoing() {
-  // One copy straight out of the memory BIO, then the BIO is emptied.
-  char* data = nullptr;
-  long n = BIO_get_mem_data(impl_->wbio, &data);
-  if (n <= 0 || data == nullptr) return {};
-  Bytes out(reinterpret_cast<uint8_t*>(data), reinterpret_cast<uint8_t*>(data) + n);
-  (void)BIO_reset(impl_->wbio);
+  Bytes out = std::move(impl_->buffers->out);
+  impl_->buffers->out = Bytes();
+  // The next batch is likely the size of this one: reserve it, so the
+  // buffer does not grow (and copy) its way up again.
+  impl_->buffers->out.reserve(out.size());
   return out;
 }
 
-bool TlsChannel::pending_outgoing() const { return BIO_ctrl_pending(impl_->wbio) > 0; }
+bool TlsChannel::pending_outgoing() const { return !impl_->buffers->out.empty(); }
 bool TlsChannel::handshake_done() const { return impl_->handshake_done; }
 bool TlsChannel::peer_closed() const { return impl_->peer_closed; }
 const std::optional<VerifiedLeaf>& TlsChannel::peer() const { return impl_->peer; }

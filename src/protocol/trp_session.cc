@@ -74,7 +74,7 @@ Status TrpSession::OnInner(ByteView records) {
     st = decoder_.Push(plain);
     if (!st) return Fail(st.error());
     while (true) {
-      auto frame = decoder_.Pop();
+      auto frame = decoder_.PopView();
       if (!frame) return Fail(frame.error());
       if (!*frame) break;
       SEALDROP_TRY(OnFrame(**frame));
@@ -85,7 +85,7 @@ Status TrpSession::OnInner(ByteView records) {
   return Ok();
 }
 
-Status TrpSession::OnFrame(const Frame& f) {
+Status TrpSession::OnFrame(FrameView f) {
   switch (static_cast<InnerType>(f.type)) {
     case InnerType::kError:
       return Fail(ParseErrorJson(f.body));

@@ -95,7 +95,7 @@ class TrpSession {
 
  private:
   Status Fail(Error e);
-  Status OnFrame(const Frame& frame);
+  Status OnFrame(FrameView frame);
   Status OnPackageBytes(ByteView bytes);
   Status SendInner(InnerType type, ByteView body);
 

@@ -62,7 +62,7 @@ class Connection {
         return;
       }
       while (true) {
-        auto frame = decoder_.Pop();
+        auto frame = decoder_.PopView();
         if (!frame) {
           SendError(frame.error());
           return;
@@ -114,7 +114,7 @@ class Connection {
   }
 
   // Returns false when the connection should close.
-  bool Handle(const Frame& f) {
+  bool Handle(FrameView f) {
     switch (static_cast<TrpType>(f.type)) {
       case TrpType::kOpenSession: {
         if (session_ && session_->state() != TrpSession::State::kReleased &&
