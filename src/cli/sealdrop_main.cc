@@ -194,7 +194,11 @@ int main(int argc, char** argv) {
   list->add_flag("--json", as_json, "Print JSON");
   run->prefix_command(false);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : cli::kExitUsage;  // --help is success
+  }
   if (g.server.empty()) g.server = Env("SEALDROP_SERVER");
   if (g.ca.empty()) g.ca = Env("SEALDROP_CA");
   if (g.trp.empty()) g.trp = Env("SEALDROP_TRP", DefaultTrpSocket());

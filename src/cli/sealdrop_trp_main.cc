@@ -36,7 +36,11 @@ int main(int argc, char** argv) {
   info->add_option("STATE", state, "State directory")->required();
   info->add_flag("--json", as_json, "Print JSON");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : cli::kExitUsage;  // --help is success
+  }
   const char* prog = "sealdrop-trp";
 
   if (*init) {

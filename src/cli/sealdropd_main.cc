@@ -100,7 +100,11 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
   serve->add_option("--port-file", port_file, "Write the bound port number to this file");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : cli::kExitUsage;  // --help is success
+  }
 
   if (*init) {
     if (config.hosts.empty()) config.hosts = {"localhost", "127.0.0.1"};

@@ -125,6 +125,10 @@ refuses "trp init into a non-empty directory" "not empty" trp init "$work/dev1"
 refuses "server init into a non-empty directory" "not empty" server init "$work/data" --name x
 refuses "program add of a missing file" "exist|cannot open" server program add "$work/data" /nonexistent --name x --version 1 --price 1
 refuses "a server URL without a scheme host" "server URL|https" as alice dev1 --server ftp://x balance
+for tool in sealdrop sealdropd sealdrop-trp sealdrop-ca; do
+  same "$tool: a usage error exits with 2" "$("$BIN/$tool" --no-such-flag >/dev/null 2>&1; echo $?)" 2
+  same "$tool: --help exits with 0" "$("$BIN/$tool" --help >/dev/null 2>&1; echo $?)" 0
+done
 same "alice's balance is unchanged by errors" "$(balance alice)" 650
 
 echo "# the ledger"
