@@ -104,6 +104,28 @@ Status WriteFileAtomic(const fs::path& path, ByteView data, int mode) {
   return st;
 }
 
+Status BuildDirectory(const fs::path& target, int mode, const std::function<Status(const fs::path&)>& build) {
+  std::error_code ec;
+  if (fs::exists(target, ec)) {
+    if (!fs::is_directory(target, ec) || !fs::is_empty(target, ec))
+      return Fail(ErrorCode::kInvalidArgument, target.string() + " is not empty; choose a new directory");
+    if (::chmod(target.c_str(), static_cast<mode_t>(mode)) != 0)
+      return std::unexpected(IoError(target, "cannot set the mode of"));
+    auto st = build(target);
+    if (!st) {
+      for (const auto& e : fs::directory_iterator(target, ec)) fs::remove_all(e.path(), ec);
+      return st;
+    }
+    return SyncDirectory(target);
+  }
+  fs::path tmp = TempPathFor(target.lexically_normal());
+  SEALDROP_TRY(EnsureDirectory(tmp, mode));
+  auto st = build(tmp);
+  if (st) st = CommitRename(tmp, target);
+  if (!st) fs::remove_all(tmp, ec);
+  return st;
+}
+
 Status EnsureDirectory(const fs::path& path, int mode) {
   std::error_code ec;
   fs::create_directories(path, ec);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "base/bytes.h"
@@ -33,6 +34,14 @@ Status SyncDirectory(const std::filesystem::path& path);
 
 // Renames a file into place atomically and makes the rename durable.
 Status CommitRename(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// Creates the directory `target` with `build` filling it, all or nothing:
+// if `target` does not exist it is built in a sibling and renamed into place;
+// if it exists and is empty (an administrator made it for a service user,
+// whose parent directory is not writable) it is built in place and emptied
+// again on failure. A non-empty `target` is refused.
+Status BuildDirectory(const std::filesystem::path& target, int mode,
+                      const std::function<Status(const std::filesystem::path& dir)>& build);
 
 // A unique path next to `target` for a temporary file.
 std::filesystem::path TempPathFor(const std::filesystem::path& target);

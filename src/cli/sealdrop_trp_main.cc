@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include <sys/prctl.h>
+
+#include "trp/confine.h"
 #include "trp/server.h"
 #include "trp/state.h"
 
@@ -86,7 +89,22 @@ int main(int argc, char** argv) {
   }
   if (*serve) {
     const auto& stop = cli::StopFlag();
-    auto ps = ProcessorState::Load(state);
+    // Before any key is in memory: hide the state from the programs this
+    // processor will run, then make the daemon non-dumpable (no core dumps,
+    // no same-uid ptrace or /proc reads of its memory).
+    {
+      std::error_code ec;
+      fs::path st = fs::weakly_canonical(state, ec), sock = fs::weakly_canonical(socket, ec);
+      if (sock.string().rfind(st.string() + "/", 0) == 0)
+        return cli::Report(prog, {ErrorCode::kInvalidArgument, "the socket must be outside the state directory"});
+    }
+    auto confined = ConfineStateDirectory(state);
+    if (!confined)
+      std::cerr << "sealdrop-trp: warning: " << confined.error().message
+                << "; downloads work, but programs will not be run\n";
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    auto ps = ProcessorState::Load(confined ? confined->state : fs::path(state));
+    if (ps) ps->set_confined(confined.has_value());
     if (!ps) return cli::Report(prog, ps.error());
     std::cerr << "sealdrop-trp: processor " << ps->identity().device_serial << " serving " << socket << "\n";
     auto st = ServeProcessor(*ps, socket, stop);

@@ -46,13 +46,8 @@ bool ValidName(const std::string& s) {
 }  // namespace
 
 Status InitServerData(const fs::path& data, const ServerConfig& config) {
-  std::error_code ec;
   if (config.name.empty()) return Fail(ErrorCode::kInvalidArgument, "the server needs a --name");
-  if (fs::exists(data, ec) && !fs::is_empty(data, ec))
-    return Fail(ErrorCode::kInvalidArgument, data.string() + " is not empty; choose a new directory");
-  fs::path tmp = TempPathFor(data.lexically_normal());
-  SEALDROP_TRY(EnsureDirectory(tmp, 0700));
-  auto build = [&]() -> Status {
+  return BuildDirectory(data, 0700, [&](const fs::path& tmp) -> Status {
     SEALDROP_ASSIGN(EcPrivateKey key, EcPrivateKey::Generate());
     SecretBytes pem = key.ToPkcs8Pem();
     SEALDROP_TRY(WriteFileAtomic(tmp / "server.key", pem.Reveal(SecretAccess{}), 0600));
@@ -61,24 +56,14 @@ Status InitServerData(const fs::path& data, const ServerConfig& config) {
     req.hosts = config.hosts;
     SEALDROP_ASSIGN(std::string csr, MakeCsrPem(key, req));
     SEALDROP_TRY(WriteFileAtomic(tmp / "server.csr", csr));
-    json j = {{"name", config.name}, {"hosts", config.hosts}, {"device_limit", config.device_limit}};
-    SEALDROP_TRY(WriteFileAtomic(tmp / "config.json", j.dump(2) + "\n"));
     SEALDROP_TRY(EnsureDirectory(tmp / "manufacturers", 0700));
     SEALDROP_TRY(EnsureDirectory(tmp / "crl", 0700));
     SEALDROP_TRY(EnsureDirectory(tmp / "programs", 0700));
     SEALDROP_ASSIGN(auto ledger, OpenSqliteLedger(tmp / "ledger.db", true));
-    return Ok();
-  };
-  if (auto st = build(); !st) {
-    fs::remove_all(tmp, ec);
-    return st;
-  }
-  if (fs::exists(data, ec)) fs::remove(data, ec);
-  if (auto st = CommitRename(tmp, data); !st) {
-    fs::remove_all(tmp, ec);
-    return st;
-  }
-  return Ok();
+    // config.json last: it is what marks a directory as a data directory.
+    json j = {{"name", config.name}, {"hosts", config.hosts}, {"device_limit", config.device_limit}};
+    return WriteFileAtomic(tmp / "config.json", j.dump(2) + "\n");
+  });
 }
 
 Status InstallServerFiles(const fs::path& data, const fs::path& cert, const std::vector<fs::path>& trust,

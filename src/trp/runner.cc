@@ -1,13 +1,17 @@
 #include "trp/runner.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <filesystem>
 #include <cstring>
 
 #include "crypto/jws.h"
@@ -29,6 +33,17 @@ Status WriteAll(int fd, ByteView data) {
   return Ok();
 }
 
+enum class ChildStep : int { kStdio = 1, kCwd, kExec };
+
+std::string ChildStepMessage(ChildStep step) {
+  switch (step) {
+    case ChildStep::kStdio: return "the processor cannot pass the standard streams to the program";
+    case ChildStep::kCwd: return "the program cannot start in the caller's working directory";
+    case ChildStep::kExec: return "the program image cannot be executed";
+  }
+  return "the program could not start";
+}
+
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -39,6 +54,9 @@ struct Fd {
 }  // namespace
 
 Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req) {
+  if (!state.confined())
+    return Fail(ErrorCode::kRefused, "this processor runs no programs: it could not hide its state from them "
+                                     "(see its log; run it as root or allow unprivileged user namespaces)");
   SEALDROP_ASSIGN(PackagePrefix prefix, ReadPackagePrefix(req.package_fd));
   // The package id is read before the signature is checked only to find the
   // licence; the licence's key then decides whether the manifest is genuine.
@@ -75,7 +93,8 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   // same-uid ptrace, no /proc/PID/mem or exe reads) for a processor that
   // runs without CAP_DAC_OVERRIDE, as deployed under its own uid. A script
   // must stay readable for its interpreter.
-  ::fchmod(image.fd, script ? 0500 : 0100);
+  if (::fchmod(image.fd, script ? 0500 : 0100) != 0)
+    return Fail(ErrorCode::kIo, std::string("cannot protect the program image: ") + std::strerror(errno));
 
   // Everything the child needs is prepared before fork: after fork only
   // async-signal-safe calls are made.
@@ -96,13 +115,33 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
   const char* cwd = req.cwd.empty() ? nullptr : req.cwd.c_str();
+  // Failures between fork and exec travel back through this pipe (closed on
+  // a successful exec), so they are not confused with the program's own
+  // exit codes.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return Fail(ErrorCode::kIo, "cannot create a pipe");
 
   pid_t pid = ::fork();
-  if (pid < 0) return Fail(ErrorCode::kIo, std::string("cannot fork: ") + std::strerror(errno));
+  if (pid < 0) {
+    ::close(report[0]);
+    ::close(report[1]);
+    return Fail(ErrorCode::kIo, std::string("cannot fork: ") + std::strerror(errno));
+  }
   if (pid == 0) {
+    ::close(report[0]);
+    auto die = [&](ChildStep step) {
+      int err[2] = {static_cast<int>(step), errno};
+      (void)!::write(report[1], err, sizeof err);
+      _exit(127);
+    };
     for (int i = 0; i < 3; ++i)
-      if (req.stdio[i] >= 0 && ::dup2(req.stdio[i], i) < 0) _exit(126);
-    if (cwd != nullptr && ::chdir(cwd) != 0) _exit(126);
+      if (req.stdio[i] >= 0 && ::dup2(req.stdio[i], i) < 0) die(ChildStep::kStdio);
+    if (cwd != nullptr && ::chdir(cwd) != 0) die(ChildStep::kCwd);
+    // The processor ignores SIGPIPE; the program must not inherit that.
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     // A script's interpreter opens the image through /dev/fd, so its
     // descriptor must survive exec; an ELF image is mapped by the kernel.
@@ -111,9 +150,21 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
       ::fcntl(image.fd, F_SETFD, flags & ~FD_CLOEXEC);
     }
     ::fexecve(image.fd, argv.data(), envp.data());
-    _exit(127);
+    die(ChildStep::kExec);
   }
+  ::close(report[1]);
+  int err[2] = {0, 0};
+  ssize_t got;
+  do got = ::read(report[0], err, sizeof err);
+  while (got < 0 && errno == EINTR);
+  ::close(report[0]);
   int status = 0;
+  if (got == static_cast<ssize_t>(sizeof err)) {
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return Fail(static_cast<ChildStep>(err[0]) == ChildStep::kCwd ? ErrorCode::kInvalidArgument : ErrorCode::kRefused,
+                ChildStepMessage(static_cast<ChildStep>(err[0])) + ": " + std::strerror(err[1]));
+  }
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return Fail(ErrorCode::kIo, "lost the program's process");
   }

@@ -6,10 +6,17 @@
 // the server key recorded in the licence and the recipient, unwraps Kx,
 // decrypts the payload into a sealed memfd (never a file on disk; the memfd is
 // sealed against writes before it runs, and nothing maps it writable and
-// executable), then forks: the child sets PR_SET_DUMPABLE 0 and
-// PR_SET_NO_NEW_PRIVS, takes the caller's stdio, arguments and working
-// directory and a controlled environment, and fexecve()s the memfd. The
+// executable), then forks: the child sets PR_SET_NO_NEW_PRIVS, takes the
+// caller's stdio, arguments and working directory and a controlled
+// environment, and fexecve()s the memfd (mode 0100, so exec keeps it
+// non-dumpable when the processor runs without CAP_DAC_OVERRIDE). The
 // parent waits and reports the exit code or the signal.
+//
+// Confinement: the child runs with the processor's uid. It inherits the
+// daemon's mount namespace, in which the state directory is covered
+// (trp/confine.h): a program cannot read the processor's keys or licences
+// whatever arguments or working directory the host gives it. A processor
+// that could not confine itself refuses to run programs.
 //
 // Thread safety: safe to call from several connection threads.
 #pragma once

@@ -247,8 +247,6 @@ void HandleProcessorConnection(const ProcessorState& state, int fd) {
 
 Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
                       const std::atomic<bool>& stop) {
-  // The daemon holds unsealed keys: no core dumps, no same-uid ptrace.
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   CleanStaging(state.dir());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

@@ -64,15 +64,8 @@ std::string IsoTime(std::chrono::system_clock::time_point t) {
 }  // namespace
 
 Result<InitResult> InitProcessorState(const fs::path& state) {
-  std::error_code ec;
-  if (fs::exists(state, ec) && !fs::is_empty(state, ec))
-    return Fail(ErrorCode::kInvalidArgument, state.string() + " is not empty; choose a new directory");
-  // Build everything in a sibling directory, then rename it into place, so a
-  // failed init leaves nothing behind.
-  fs::path tmp = TempPathFor(state.lexically_normal());
-  SEALDROP_TRY(EnsureDirectory(tmp, 0700));
-  auto cleanup = [&] { fs::remove_all(tmp, ec); };
-  auto build = [&]() -> Result<InitResult> {
+  InitResult result;
+  SEALDROP_TRY(BuildDirectory(state, 0700, [&](const fs::path& tmp) -> Status {
     std::string serial = RandomHexId(8);
     SecretBytes root = RandomSecret(kAes256KeySize);
     SEALDROP_TRY(WriteFileAtomic(tmp / "root.key", root.Reveal(SecretAccess{}), 0600));
@@ -86,27 +79,19 @@ Result<InitResult> InitProcessorState(const fs::path& state) {
     SEALDROP_ASSIGN(std::string wrap_csr, MakeCsrPem(keywrap, wrap_req));
     SEALDROP_TRY(WriteFileAtomic(tmp / "identity.csr", id_csr));
     SEALDROP_TRY(WriteFileAtomic(tmp / "keywrap.csr", wrap_csr));
+    SEALDROP_TRY(EnsureDirectory(tmp / "trust", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "licences", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "staging", 0700));
+    // device.json last: it is what marks a directory as a processor.
     json device = {{"serial", serial},
                    {"backend", "soft"},
                    {"created_at", IsoTime(std::chrono::system_clock::now())},
                    {"identity_key_id", identity.PublicKey().KeyId()},
                    {"keywrap_key_id", keywrap.PublicKey().KeyId()}};
     SEALDROP_TRY(WriteFileAtomic(tmp / "device.json", device.dump(2) + "\n"));
-    SEALDROP_TRY(EnsureDirectory(tmp / "trust", 0700));
-    SEALDROP_TRY(EnsureDirectory(tmp / "licences", 0700));
-    SEALDROP_TRY(EnsureDirectory(tmp / "staging", 0700));
-    return InitResult{serial, state / "identity.csr", state / "keywrap.csr"};
-  };
-  auto result = build();
-  if (!result) {
-    cleanup();
-    return result;
-  }
-  if (fs::exists(state, ec)) fs::remove(state, ec);  // the empty directory
-  if (auto st = CommitRename(tmp, state); !st) {
-    cleanup();
-    return std::unexpected(st.error());
-  }
+    result = InitResult{serial, state / "identity.csr", state / "keywrap.csr"};
+    return Ok();
+  }));
   return result;
 }
 

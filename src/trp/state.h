@@ -71,12 +71,16 @@ class ProcessorState {
   const TrpIdentity& identity() const { return identity_; }
   const EcPrivateKey& keywrap_key() const { return *keywrap_key_; }
   const TrustStore& vendor_roots() const { return vendor_roots_; }
+  // True if the state is hidden from programs (trp/confine.h).
+  bool confined() const { return confined_; }
+  void set_confined(bool confined) { confined_ = confined; }
 
  private:
   std::filesystem::path dir_;
   TrpIdentity identity_;
   std::optional<EcPrivateKey> keywrap_key_;
   TrustStore vendor_roots_;
+  bool confined_ = false;
 };
 
 }  // namespace sealdrop

@@ -1,0 +1,30 @@
+// Hiding the processor's state from the programs it runs.
+//
+// Programs run with the processor's uid, which owns the state directory
+// (root.key above all). ConfineStateDirectory is called once by `serve`,
+// before any key is loaded: it opens the state directory, moves the daemon
+// into its own mount namespace (through a user namespace that maps only its
+// own uid and gid when it is not root), and covers the state directory's
+// path with an empty read-only tmpfs. The daemon then reaches its state only
+// through the returned /proc/self/fd/N path, a descriptor that is closed on
+// exec; every program it starts inherits the covered view and cannot open
+// the state by any path, whatever arguments or working directory it gets.
+//
+// Must be called while the process is single-threaded and still dumpable
+// (writing the user namespace's maps needs both).
+#pragma once
+
+#include <filesystem>
+
+#include "base/error.h"
+
+namespace sealdrop {
+
+struct ConfinedState {
+  std::filesystem::path state;  // /proc/self/fd/N: the real state directory
+  int dir_fd = -1;
+};
+
+Result<ConfinedState> ConfineStateDirectory(const std::filesystem::path& state);
+
+}  // namespace sealdrop
