@@ -3,8 +3,8 @@
 // Every fallible function returns Result<T> (std::expected<T, Error>). An
 // Error carries a stable ErrorCode (safe to show to a peer, used in tests) and
 // a message: one sentence for the local user or log that says what went wrong
-// and, where possible, what to do. Messages are never sent to a remote peer
-// verbatim unless the code is kPeerVisible-safe (see ToWireCode).
+// and, where possible, what to do. The server masks the messages of kIo and
+// kInternal before they reach a host (protocol/server_session.cc).
 //
 // Thread safety: value types, no shared state.
 #pragma once

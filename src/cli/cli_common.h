@@ -22,6 +22,11 @@ int Report(std::string_view program, const Error& error);
 // SIGPIPE (writes to a closed socket become errors instead).
 const std::atomic<bool>& StopFlag();
 
+// Opens /dev/null on any of descriptors 0-2 that is closed, so no socket or
+// file the process opens later can land there (and be handed to a child as
+// its standard stream).
+void EnsureStandardDescriptors();
+
 // Reads a secret line from stdin (without the trailing newline), or from the
 // environment variable if it is set and non-empty.
 Result<std::string> ReadSecret(std::string_view env_name, std::string_view what);

@@ -160,6 +160,7 @@ int Order(const Globals& g, bool purchase, const std::string& name, const std::s
 
 int main(int argc, char** argv) {
   TuneAllocatorForStreaming();
+  cli::EnsureStandardDescriptors();
   CLI::App app{"sealdrop: buy programs, download them sealed for your processor, and run them."};
   app.require_subcommand(1);
   Globals g;

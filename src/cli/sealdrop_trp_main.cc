@@ -15,6 +15,7 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   TuneAllocatorForStreaming();
+  cli::EnsureStandardDescriptors();
   CLI::App app{"sealdrop-trp: the tamper-resistant processor that holds a device's keys, ends the\n"
                "inner channel, keeps licences and runs programs. This is the soft backend."};
   app.require_subcommand(1);

@@ -32,6 +32,7 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
 
 int main(int argc, char** argv) {
   TuneAllocatorForStreaming();
+  cli::EnsureStandardDescriptors();
   CLI::App app{"sealdropd: sells programs and delivers each one sealed for a single processor."};
   app.require_subcommand(1);
   std::string data;
@@ -99,6 +100,10 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
   serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
   serve->add_option("--port-file", port_file, "Write the bound port number to this file");
+  int max_connections = 1024;
+  serve->add_option("--max-connections", max_connections, "Connections served at once; more are closed at accept")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
 
   try {
     app.parse(argc, argv);
@@ -133,6 +138,7 @@ int main(int argc, char** argv) {
     options.port = addr->second;
     options.threads = threads;
     options.port_file = port_file;
+    options.max_connections = max_connections;
     auto st = ServeHttps(*loaded, options, stop);
     if (!st) return cli::Report(kProg, st.error());
     return 0;

@@ -7,7 +7,8 @@
 //   pending/KEY.json      a purchase in flight: {"program","version","key"};
 //                         a retried `buy` reuses the key, so a crash after the
 //                         charge never charges twice
-// All writes are atomic (write, fsync, rename).
+// All writes are atomic (write, rename); everything but package bytes is also
+// fsynced (see StorePackage).
 #pragma once
 
 #include <filesystem>

@@ -4,7 +4,7 @@
 // ServerLink verifies the server's certificate against the vendor root given
 // with --ca (or SEALDROP_CA), including the host name, before it sends a byte
 // of login data. RunOrder drives a HostSession until the order is done or
-// failed: one coroutine reads the server and writes to the processor, one
+// failed: one coroutine reads the server and queues for the processor, one
 // reads the processor and writes to the server, so neither direction waits
 // for the other; at most kRelayWindow bytes wait for the processor before the
 // server is read again (backpressure, bounded memory).

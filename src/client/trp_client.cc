@@ -42,13 +42,16 @@ Result<std::pair<TrpType, std::string>> TrpRequest(const std::string& socket_pat
   }
   // The first sendmsg carries the descriptors; the rest of a large frame
   // follows with plain sends.
-  ssize_t sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  ssize_t sent;
+  do sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
   size_t done = sent > 0 ? static_cast<size_t>(sent) : 0;
-  while (sent >= 0 && done < frame.size()) {
+  while (sent > 0 && done < frame.size()) {
     sent = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
-    if (sent > 0) done += static_cast<size_t>(sent);
+    if (sent < 0 && errno == EINTR) sent = 1;  // retry
+    else if (sent > 0) done += static_cast<size_t>(sent);
   }
-  if (sent < 0) {
+  if (sent <= 0) {
     ::close(fd);
     return Fail(ErrorCode::kUnavailable, "the processor closed the connection");
   }

@@ -91,6 +91,8 @@ Result<Manifest> ParseObject(const json& root) {
   if (m.kind != "data" && m.kind != "elf")
     return Fail(ErrorCode::kMalformed, "manifest.program.kind must be \"data\" or \"elf\"");
   SEALDROP_ASSIGN(m.plaintext_size, f.U64("plaintext_size"));
+  if (m.plaintext_size > kMaxChunks * kChunkSize)  // before any size arithmetic can wrap
+    return Fail(ErrorCode::kTooLarge, "manifest.plaintext_size is beyond the largest package");
 
   SEALDROP_ASSIGN(const json* payload,
                   f.Obj("payload", {"suite", "chunk_size", "nonce_prefix", "chunks", "size"}));

@@ -5,8 +5,8 @@
 //
 // FrameDecoder accumulates bytes from a stream and yields whole frames. Each
 // frame type has a maximum body length (the caller's `max_body` function);
-// a length above it, or an unknown type (max_body returns 0 and the frame is
-// not empty), is refused before anything is buffered, so a peer cannot make
+// a length above it, or an unknown type (max_body returns std::nullopt), is
+// refused as soon as the frame header has arrived, so a peer cannot make
 // the decoder allocate more than the largest legal frame.
 //
 // Thread safety: one decoder per stream.

@@ -96,7 +96,7 @@ Result<ReceiptClaims> ParseReceiptClaims(ByteView json);
 // inner session (TLS exporter), this device and this order.
 struct ReleaseClaims {
   std::string package_id;
-  std::string package_digest;  // hex SHA-256 of the whole package file
+  std::string package_digest;  // hex package digest (package/digest.h)
   std::string device_serial;
   std::string order_id;
   std::string receipt_id;
@@ -113,7 +113,8 @@ enum class TrpType : uint8_t {
   kRelease = 3,       // JSON {"release": jws, "receipt": jws}
   kList = 4,          // empty
   kInfo = 5,          // empty
-  kRun = 6,           // JSON {"name","args":[...],"cwd"}; stdio fds by SCM_RIGHTS
+  kRun = 6,           // JSON {"args":[...],"cwd","env":[...]}; stdin, stdout, stderr
+                      // and the package as fds (SCM_RIGHTS)
   kAbort = 7,         // empty: drop the held package
   // processor -> host
   kInnerOut = 0x81,         // inner TLS records for the server

@@ -34,11 +34,13 @@ void ServerSession::Observe(std::string_view event, std::string_view detail) {
 
 void ServerSession::SendControl(const ControlMessage& m) {
   out_.push_back({Outbound::Kind::kControl, ToBytes(EncodeControl(m))});
+  queued_bytes_ += out_.back().data.size();
 }
 
 void ServerSession::FlushTls() {
   if (!tls_) return;
   Bytes records = tls_->TakeOutgoing();
+  queued_bytes_ += records.size();
   if (!records.empty()) out_.push_back({Outbound::Kind::kInner, std::move(records)});
 }
 
@@ -281,6 +283,7 @@ Status ServerSession::HandleCapabilities(ByteView body) {
   order_->sealer.emplace(std::move(sealer));
   state_ = State::kStreaming;
   SendInner(InnerType::kPackageBegin, ByteView(total, 8));
+  if (state_ == State::kClosed) return Ok();  // SendInner failed and closed the session
   Observe("sealed", order_->order_id);
   return Ok();
 }
@@ -325,6 +328,7 @@ std::optional<Outbound> ServerSession::NextOutbound() {
   if (out_.empty()) return std::nullopt;
   Outbound o = std::move(out_.front());
   out_.pop_front();
+  queued_bytes_ -= o.data.size();
   return o;
 }
 

@@ -3,7 +3,7 @@
 // The WebSocket adapter feeds it the host's messages (OnControl for text,
 // OnInner for binary) and writes whatever NextOutbound() returns, calling it
 // again after each write completes. Package data is produced lazily inside
-// NextOutbound(), one frame of at most ~200 KiB at a time, so the session's
+// NextOutbound(), one message of at most ~800 KiB at a time, so the session's
 // memory is bounded by the adapter's write pace, whatever the program's size.
 //
 // Legal sequence per order (docs/protocol.md has the table):
@@ -77,6 +77,9 @@ class ServerSession {
   // True once the session has failed or finished and everything is sent.
   bool done() const { return state_ == State::kClosed && out_.empty(); }
   State state() const { return state_; }
+  // Bytes waiting in the outbound queue; the adapter stops reading the host
+  // while this is high, so a host that never reads cannot grow it.
+  size_t queued_bytes() const { return queued_bytes_; }
   const std::string& user() const { return user_; }
 
  private:
@@ -112,6 +115,7 @@ class ServerSession {
   State state_ = State::kAwaitLogin;
   std::string user_;
   std::deque<Outbound> out_;
+  size_t queued_bytes_ = 0;
   std::optional<TlsChannel> tls_;
   std::optional<FrameDecoder> decoder_;
   std::optional<Order> order_;

@@ -1,6 +1,6 @@
 // The second path: a TLS 1.3 endpoint that does no I/O.
 //
-// TlsChannel drives OpenSSL over memory BIOs: the caller feeds it the bytes
+// TlsChannel drives OpenSSL over an in-memory BIO: the caller feeds it the bytes
 // that arrived from the peer (Feed), takes the bytes to send (TakeOutgoing),
 // and reads and writes application data once the handshake is done. The host
 // relays those outgoing bytes as opaque frames; it never holds a key.

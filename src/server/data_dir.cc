@@ -37,8 +37,9 @@ Result<ServerConfig> ReadConfig(const fs::path& data) {
   return c;
 }
 
+// Names become file names on the client: no leading dot, no separators.
 bool ValidName(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
+  if (s.empty() || s.size() > 64 || s[0] == '.') return false;
   for (char c : s)
     if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '+')) return false;
   return true;
@@ -100,8 +101,13 @@ Status InstallServerFiles(const fs::path& data, const fs::path& cert, const std:
     writes.emplace_back(data / "manufacturers" / (std::to_string(n++) + ".pem"), pem);
   }
   // CRLs must be signed by a manufacturer root, installed now or before.
-  for (const auto& e : fs::directory_iterator(data / "manufacturers"))
-    if (e.path().extension() == ".pem") (void)probe.AddRootsPem(*ReadTextFile(e.path(), kMaxPemFileSize));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(data / "manufacturers", ec)) {
+    if (e.path().extension() != ".pem") continue;
+    auto pem = ReadTextFile(e.path(), kMaxPemFileSize);
+    if (!pem) return std::unexpected(pem.error());
+    (void)probe.AddRootsPem(*pem);
+  }
   size_t c = next_free(data / "crl");
   for (const auto& path : crls) {
     SEALDROP_ASSIGN(std::string pem, ReadTextFile(path, 16 << 20));
@@ -139,7 +145,10 @@ Result<LoadedServer> LoadServerData(const fs::path& data) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(data / "manufacturers", ec))
     if (e.path().extension() == ".pem")
-      SEALDROP_TRY(s.manufacturers.AddRootsPem(*ReadTextFile(e.path(), kMaxPemFileSize)));
+      {
+        SEALDROP_ASSIGN(std::string pem, ReadTextFile(e.path(), kMaxPemFileSize));
+        SEALDROP_TRY(s.manufacturers.AddRootsPem(pem));
+      }
   if (s.manufacturers.root_count() == 0)
     return Fail(ErrorCode::kNotFound, "the server trusts no manufacturer yet; run 'sealdropd install " +
                                           data.string() + " --trust MANUFACTURER_ROOT.pem'");

@@ -39,6 +39,9 @@ namespace {
 
 using Stream = beast::ssl_stream<beast::tcp_stream>;
 
+constexpr size_t kMaxQueuedReplyBytes = 1 << 20;
+constexpr auto kWriteTimeout = std::chrono::seconds(60);
+
 struct Shared {
   LoadedServer& server;
   ServerContext context;
@@ -102,7 +105,7 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   // are still read, so the idle timer keeps being fed and an error from the
   // processor mid-stream is heard at once.
   auto ex = co_await net::this_coro::executor;
-  net::steady_timer wake_writer(ex), all_done(ex);
+  net::steady_timer wake_writer(ex), wake_reader(ex), all_done(ex), write_deadline(ex);
   int running = 2;
   bool stopping = false;
   auto finished_one = [&] {
@@ -112,6 +115,14 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
     beast::flat_buffer buffer;
     try {
       while (!stopping && !session.done()) {
+        // Backpressure: a host that sends requests but never reads their
+        // replies stops being read once a few replies wait for it.
+        while (!stopping && session.queued_bytes() > kMaxQueuedReplyBytes) {
+          boost::system::error_code ec;
+          wake_reader.expires_at(net::steady_timer::time_point::max());
+          co_await wake_reader.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+        if (stopping) break;
         buffer.clear();
         co_await ws.async_read(buffer, net::use_awaitable);
         auto data = buffer.data();
@@ -128,6 +139,7 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
     }
     stopping = true;
     wake_writer.cancel();
+    wake_reader.cancel();
     finished_one();
   };
   auto writer = [&]() -> net::awaitable<void> {
@@ -137,7 +149,18 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
         while (auto out = session.NextOutbound()) {
           ws.text(out->kind == Outbound::Kind::kControl);
           s.metrics.bytes_sent_total += out->data.size();
+          // A write that makes no progress for kWriteTimeout ends the
+          // connection (the idle timer only watches reads).
+          write_deadline.expires_after(kWriteTimeout);
+          write_deadline.async_wait([&ws](boost::system::error_code e) {
+            if (!e) {
+              boost::system::error_code ignored;
+              beast::get_lowest_layer(ws).socket().close(ignored);
+            }
+          });
           co_await ws.async_write(net::buffer(out->data), net::use_awaitable);
+          write_deadline.cancel();
+          wake_reader.cancel();
         }
         if (session.done()) {
           co_await ws.async_close(websocket::close_code::normal, net::use_awaitable);
@@ -150,6 +173,8 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
     } catch (const std::exception&) {
     }
     stopping = true;
+    write_deadline.cancel();
+    wake_reader.cancel();
     beast::get_lowest_layer(ws).socket().cancel(ec);  // ends a pending read
     finished_one();
   };
@@ -171,14 +196,6 @@ net::awaitable<void> HandleConnection(Stream stream, Shared& s) {
   try {
     beast::get_lowest_layer(stream).expires_after(30s);
     co_await stream.async_handshake(ssl::stream_base::server, net::use_awaitable);
-    if (s.connections.load() > s.max_connections) {
-      http::response<http::string_body> res{http::status::service_unavailable, 11};
-      res.set(http::field::content_type, "text/plain");
-      res.body() = "the server is busy; try again\n";
-      res.prepare_payload();
-      co_await http::async_write(stream, res, net::use_awaitable);
-      co_return;
-    }
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -219,13 +236,27 @@ net::awaitable<void> HandleConnection(Stream stream, Shared& s) {
 net::awaitable<void> Listen(tcp::acceptor& acceptor, ssl::context& tls, Shared& s) {
   for (;;) {
     tcp::socket socket(acceptor.get_executor());
+    bool backoff = false;
     try {
       socket = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()), net::use_awaitable);
     } catch (const boost::system::system_error& e) {
       if (e.code() == net::error::operation_aborted) co_return;
-      continue;  // EMFILE and friends: keep serving the connections we have
+      backoff = true;  // EMFILE and friends: keep serving the connections we have
+    }
+    if (backoff) {
+      net::steady_timer pause(acceptor.get_executor(), 100ms);
+      boost::system::error_code ec;
+      co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+      continue;
     }
     ++s.metrics.connections_total;
+    // Over the limit: closed before any TLS work is spent on it.
+    if (s.connections.load() >= s.max_connections) {
+      ++s.metrics.connections_refused_total;
+      boost::system::error_code ec;
+      socket.close(ec);
+      continue;
+    }
     ++s.connections;
     auto executor = socket.get_executor();
     net::co_spawn(executor, HandleConnection(Stream(std::move(socket), tls), s), net::detached);

@@ -9,6 +9,8 @@ std::string ServerMetrics::Render() const {
            " " + std::to_string(v) + "\n";
   };
   counter("sealdrop_connections_total", "TCP connections accepted.", connections_total);
+  counter("sealdrop_connections_refused_total", "Connections closed at once: over the connection limit.",
+          connections_refused_total);
   counter("sealdrop_sessions_active", "WebSocket sessions open now.",
           static_cast<uint64_t>(std::max<int64_t>(0, sessions_active)), "gauge");
   counter("sealdrop_sessions_total", "WebSocket sessions opened.", sessions_total);

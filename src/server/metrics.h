@@ -10,6 +10,7 @@ namespace sealdrop {
 
 struct ServerMetrics {
   std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> connections_refused_total{0};
   std::atomic<int64_t> sessions_active{0};
   std::atomic<uint64_t> sessions_total{0};
   std::atomic<uint64_t> logins_total{0};
