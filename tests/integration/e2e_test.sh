@@ -131,6 +131,12 @@ kill -KILL "$client" 2>/dev/null; wait "$client" 2>/dev/null
 same "the charge happened exactly once" "$(balance bob)" 740
 check "after the crash, bob gets the program with the receipt" as bob dev4 get big
 same "and is not charged again" "$(balance bob)" 740
+# On a terminal the client draws a progress bar; in a pipe it stays quiet.
+rm -f "$work"/home-bob/packages/big.*
+SEALDROP_HOME="$work/home-bob" SEALDROP_TRP="$work/dev4.sock" SEALDROP_CA="$work/vendor/ca.pem" \
+  script -qec "$BIN/sealdrop get big" /dev/null > "$work/tty.out" 2>&1
+check "a download on a terminal shows a progress bar" grep -q '\[#*  *\] *[0-9]*%\|\[#*\] 100%' "$work/tty.out"
+check "a download in a pipe shows none" bash -c "! grep -q '%' $work/crash.err"
 check "the stored package is complete" test "$(stat -c %s "$work/home-bob/packages/big.sdpkg")" -gt 150000000
 
 echo "# bad input"
