@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 
 #include "base/reader.h"
+#include "net/tls_stream.h"
 #include "protocol/frames.h"
 
 namespace sealdrop {
@@ -37,7 +38,7 @@ namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using local = net::local::stream_protocol;
 using namespace std::chrono_literals;
-using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using WsStream = websocket::stream<TlsStream>;
 
 Result<ServerAddress> ServerAddress::Parse(const std::string& url) {
   std::string rest = url;
@@ -146,10 +147,20 @@ Result<std::unique_ptr<ServerLink>> ServerLink::Connect(const LinkOptions& optio
   SEALDROP_TRY(ConfigureTls(impl->tls, options));
   Impl* im = impl.get();
   auto work = [](Impl* im) -> net::awaitable<Status> {
-    im->ws = std::make_unique<WsStream>(im->ioc, im->tls);
-    co_await ConnectTls(im->ws->next_layer(), im->addr);
+    auto ex = co_await net::this_coro::executor;
+    tcp::resolver resolver(ex);
+    auto results = co_await resolver.async_resolve(im->addr.host, im->addr.port, net::use_awaitable);
+    beast::tcp_stream tcp(ex);
+    tcp.expires_after(15s);
+    co_await tcp.async_connect(results, net::use_awaitable);
+    auto engine = OuterTls::Client(im->tls, im->addr.host);
+    if (!engine) co_return std::unexpected(engine.error());
+    im->ws = std::make_unique<WsStream>(TlsStream(std::move(tcp), std::move(*engine)));
+    co_await im->ws->next_layer().Handshake();
+    beast::get_lowest_layer(*im->ws).expires_never();
     im->ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
     im->ws->read_message_max(kMaxServerControlSize);
+    im->ws->auto_fragment(false);
     co_await im->ws->async_handshake(im->addr.host + ":" + im->addr.port, "/v1/session", net::use_awaitable);
     co_return Ok();
   };

@@ -3,75 +3,9 @@
 #include <cstring>
 
 #include "crypto/ossl_internal.h"
+#include "protocol/channel_bio.h"
 
 namespace sealdrop {
-
-// The channel's own BIO: records the peer sent wait in `in`, records for the
-// peer are appended to `out`, which TakeOutgoing() hands over by move. A
-// memory BIO would instead grow, clear and copy its buffer for every batch,
-// which on the 1 GiB streaming path costs several passes over the data.
-struct ChannelBuffers {
-  Bytes in;
-  size_t in_offset = 0;
-  Bytes out;
-};
-
-namespace {
-int BioWrite(BIO* b, const char* data, size_t len, size_t* written) {
-  auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
-  BIO_clear_retry_flags(b);
-  buf->out.insert(buf->out.end(), reinterpret_cast<const uint8_t*>(data),
-                  reinterpret_cast<const uint8_t*>(data) + len);
-  *written = len;
-  return 1;
-}
-
-int BioRead(BIO* b, char* data, size_t len, size_t* read) {
-  auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
-  BIO_clear_retry_flags(b);
-  size_t avail = buf->in.size() - buf->in_offset;
-  if (avail == 0) {
-    BIO_set_retry_read(b);  // "no data yet", never end of stream
-    *read = 0;
-    return 0;
-  }
-  size_t n = std::min(len, avail);
-  std::memcpy(data, buf->in.data() + buf->in_offset, n);
-  buf->in_offset += n;
-  if (buf->in_offset == buf->in.size()) {
-    buf->in.clear();
-    buf->in_offset = 0;
-  }
-  *read = n;
-  return 1;
-}
-
-long BioCtrl(BIO* b, int cmd, long, void*) {
-  auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
-  switch (cmd) {
-    case BIO_CTRL_FLUSH: return 1;
-    case BIO_CTRL_PENDING: return static_cast<long>(buf->in.size() - buf->in_offset);
-    case BIO_CTRL_WPENDING: return static_cast<long>(buf->out.size());
-    default: return 0;
-  }
-}
-
-int BioCreate(BIO* b) {
-  BIO_set_init(b, 1);
-  return 1;
-}
-
-BIO_METHOD* ChannelBioMethod() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sealdrop channel");
-    if (m == nullptr || BIO_meth_set_write_ex(m, BioWrite) != 1 || BIO_meth_set_read_ex(m, BioRead) != 1 ||
-        BIO_meth_set_ctrl(m, BioCtrl) != 1 || BIO_meth_set_create(m, BioCreate) != 1)
-      OsslFatal("cannot create the channel BIO method");
-    return m;
-  }();
-  return method;
-}
-}  // namespace
 
 struct TlsChannel::Impl {
   UniquePtr<SSL_CTX> ctx;
@@ -194,9 +128,8 @@ static Result<std::unique_ptr<TlsChannel::Impl>> MakeImpl(const TlsIdentity& ide
   SSL_CTX_set_cert_verify_callback(impl->ctx.get(), VerifyPeerCallback, impl.get());
   impl->ssl.reset(SSL_new(impl->ctx.get()));
   if (!impl->ssl) return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_new failed"));
-  BIO* bio = BIO_new(ChannelBioMethod());
+  BIO* bio = NewChannelBio(impl->buffers.get());
   if (bio == nullptr) return std::unexpected(OsslError(ErrorCode::kInternal, "BIO_new failed"));
-  BIO_set_data(bio, impl->buffers.get());
   SSL_set_bio(impl->ssl.get(), bio, bio);  // one reference, used both ways
   if (server)
     SSL_set_accept_state(impl->ssl.get());
@@ -243,15 +176,7 @@ Status TlsChannel::Start() {
 Status TlsChannel::Feed(ByteView records) {
   Impl& im = *impl_;
   if (im.dead) return std::unexpected(*im.dead);
-  if (!records.empty()) {
-    Bytes& in = im.buffers->in;
-    // Drop what was consumed before growing, so the buffer stays small.
-    if (im.buffers->in_offset > 0 && im.buffers->in_offset * 2 >= in.size()) {
-      in.erase(in.begin(), in.begin() + static_cast<ptrdiff_t>(im.buffers->in_offset));
-      im.buffers->in_offset = 0;
-    }
-    in.insert(in.end(), records.begin(), records.end());
-  }
+  if (!records.empty()) im.buffers->AppendInput(records);
   if (im.handshake_done) return Ok();
   ERR_clear_error();
   int rc = SSL_do_handshake(im.ssl.get());

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "base/files.h"
+#include "net/tls_stream.h"
 #include "protocol/server_session.h"
 
 namespace sealdrop {
@@ -37,7 +38,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using Stream = beast::ssl_stream<beast::tcp_stream>;
+using Stream = TlsStream;
 
 constexpr size_t kMaxQueuedReplyBytes = 1 << 20;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
@@ -188,14 +189,17 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   --s.metrics.sessions_active;
 }
 
-net::awaitable<void> HandleConnection(Stream stream, Shared& s) {
+net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Shared& s) {
   struct Count {
     Shared& s;
     ~Count() { --s.connections; }
   } count{s};
+  auto engine = OuterTls::Server(tls);
+  if (!engine) co_return;
+  Stream stream(beast::tcp_stream(std::move(socket)), std::move(*engine));
   try {
     beast::get_lowest_layer(stream).expires_after(30s);
-    co_await stream.async_handshake(ssl::stream_base::server, net::use_awaitable);
+    co_await stream.Handshake();
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -216,6 +220,9 @@ net::awaitable<void> HandleConnection(Stream stream, Shared& s) {
         websocket::stream<Stream> ws(std::move(stream));
         ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
         ws.read_message_max(kMaxInnerRelaySize);
+        // One frame per message: Beast would otherwise cut every message into
+        // 4 KiB frames, and each frame into its own TLS write.
+        ws.auto_fragment(false);
         ws.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "sealdropd"); }));
         co_await ws.async_accept(req, net::use_awaitable);
@@ -227,7 +234,7 @@ net::awaitable<void> HandleConnection(Stream stream, Shared& s) {
       if (!res.keep_alive()) break;
     }
     beast::get_lowest_layer(stream).expires_after(5s);
-    co_await stream.async_shutdown(net::use_awaitable);
+    co_await stream.Shutdown();
   } catch (const std::exception&) {
     // Timeouts, resets and malformed requests end the connection quietly.
   }
@@ -259,7 +266,7 @@ net::awaitable<void> Listen(tcp::acceptor& acceptor, ssl::context& tls, Shared& 
     }
     ++s.connections;
     auto executor = socket.get_executor();
-    net::co_spawn(executor, HandleConnection(Stream(std::move(socket), tls), s), net::detached);
+    net::co_spawn(executor, HandleConnection(std::move(socket), tls, s), net::detached);
   }
 }
 
@@ -269,7 +276,8 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   ssl::context tls(ssl::context::tls_server);
   SSL_CTX* native = tls.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(native, 0);
   boost::system::error_code ec;
   tls.use_certificate_chain(net::buffer(server.cert_chain_pem), ec);
   if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot use the server certificate: " + ec.message());
