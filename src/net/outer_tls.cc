@@ -91,7 +91,7 @@ Bytes OuterTls::TakeOutgoing() {
 
 bool OuterTls::has_outgoing() const { return !impl_->buffers.out.empty(); }
 std::span<uint8_t> OuterTls::PrepareInput(size_t n) { return impl_->buffers.PrepareInput(n); }
-void OuterTls::CommitInput(size_t used, size_t prepared) { impl_->buffers.CommitInput(used, prepared); }
+void OuterTls::CommitInput(size_t used) { impl_->buffers.CommitInput(used); }
 
 std::string OuterTls::LastError() {
   long verify = SSL_get_verify_result(impl_->ssl.get());

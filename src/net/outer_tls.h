@@ -40,7 +40,7 @@ class OuterTls {
   Bytes TakeOutgoing();
   bool has_outgoing() const;
   std::span<uint8_t> PrepareInput(size_t n);
-  void CommitInput(size_t used, size_t prepared);
+  void CommitInput(size_t used);
 
   // The OpenSSL error queue as text, for errors.
   std::string LastError();

@@ -66,10 +66,10 @@ class TlsStream {
         n = co_await tcp_.async_read_some(boost::asio::buffer(room.data(), room.size()),
                                           boost::asio::use_awaitable);
       } catch (...) {
-        engine_->CommitInput(0, room.size());
+        engine_->CommitInput(0);
         throw;
       }
-      engine_->CommitInput(n, room.size());
+      engine_->CommitInput(n);
     }
   }
 
@@ -102,7 +102,6 @@ class TlsStream {
     TlsStream& s;
     Buffers buffers;
     int state = 0;  // 0 start, 1 after a socket read, 2 after a post
-    size_t prepared = 0;
     boost::beast::error_code result_ec{};
     size_t result_n = 0;
 
@@ -111,7 +110,7 @@ class TlsStream {
       if (state == 2) return self.complete(result_ec, result_n);
       bool continuation = state == 1;
       if (state == 1) {
-        s.engine_->CommitInput(ec ? 0 : n, prepared);
+        s.engine_->CommitInput(ec ? 0 : n);
         if (ec) return self.complete(ec, 0);
       }
       boost::asio::mutable_buffer first;
@@ -128,7 +127,6 @@ class TlsStream {
                                 : s.engine_->Read(static_cast<uint8_t*>(first.data()), first.size(), &got);
       if (step == OuterTls::Step::kWantRead) {
         auto room = s.engine_->PrepareInput(kReadChunk);
-        prepared = room.size();
         state = 1;
         s.tcp_.async_read_some(boost::asio::buffer(room.data(), room.size()), std::move(self));
         return;

@@ -19,7 +19,7 @@ int BioWrite(BIO* b, const char* data, size_t len, size_t* written) {
 int BioRead(BIO* b, char* data, size_t len, size_t* read) {
   auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  size_t avail = buf->in.size() - buf->in_offset;
+  size_t avail = buf->pending_input();
   if (avail == 0) {
     BIO_set_retry_read(b);  // "no data yet", never end of stream
     *read = 0;
@@ -28,10 +28,7 @@ int BioRead(BIO* b, char* data, size_t len, size_t* read) {
   size_t n = std::min(len, avail);
   std::memcpy(data, buf->in.data() + buf->in_offset, n);
   buf->in_offset += n;
-  if (buf->in_offset == buf->in.size()) {
-    buf->in.clear();
-    buf->in_offset = 0;
-  }
+  if (buf->in_offset == buf->in_end) buf->in_offset = buf->in_end = 0;
   *read = n;
   return 1;
 }
@@ -40,7 +37,7 @@ long BioCtrl(BIO* b, int cmd, long, void*) {
   auto* buf = static_cast<ChannelBuffers*>(BIO_get_data(b));
   switch (cmd) {
     case BIO_CTRL_FLUSH: return 1;
-    case BIO_CTRL_PENDING: return static_cast<long>(buf->in.size() - buf->in_offset);
+    case BIO_CTRL_PENDING: return static_cast<long>(buf->pending_input());
     case BIO_CTRL_WPENDING: return static_cast<long>(buf->out.size());
     default: return 0;
   }
@@ -65,20 +62,22 @@ BIO_METHOD* ChannelBioMethod() {
 }  // namespace
 
 std::span<uint8_t> ChannelBuffers::PrepareInput(size_t n) {
-  if (in_offset > 0 && in_offset * 2 >= in.size()) {
-    in.erase(in.begin(), in.begin() + static_cast<ptrdiff_t>(in_offset));
+  // Move what is left to the front once it is no more than what was read.
+  if (in_offset > 0 && in_offset >= pending_input()) {
+    std::memmove(in.data(), in.data() + in_offset, pending_input());
+    in_end -= in_offset;
     in_offset = 0;
   }
-  size_t at = in.size();
-  in.resize(at + n);
-  return std::span<uint8_t>(in.data() + at, n);
+  if (in.size() < in_end + n) in.resize(in_end + n);
+  return std::span<uint8_t>(in.data() + in_end, n);
 }
 
-void ChannelBuffers::CommitInput(size_t used, size_t prepared) { in.resize(in.size() - prepared + used); }
+void ChannelBuffers::CommitInput(size_t used) { in_end += used; }
 
 void ChannelBuffers::AppendInput(ByteView bytes) {
   auto room = PrepareInput(bytes.size());
   std::memcpy(room.data(), bytes.data(), bytes.size());
+  CommitInput(bytes.size());
 }
 
 BIO* NewChannelBio(ChannelBuffers* buffers) {

@@ -14,13 +14,18 @@
 namespace sealdrop {
 
 struct ChannelBuffers {
+  // Incoming records are in[in_offset, in_end); `in` itself only grows, so
+  // preparing room for a read does not zero-fill it every time.
   Bytes in;
   size_t in_offset = 0;
+  size_t in_end = 0;
   Bytes out;
 
-  // Room for n more incoming bytes at the end of `in` (compacting first).
+  size_t pending_input() const { return in_end - in_offset; }
+  // Room for n more incoming bytes after in_end (compacting first).
   std::span<uint8_t> PrepareInput(size_t n);
-  void CommitInput(size_t used, size_t prepared);
+  // `used` of the prepared bytes were filled.
+  void CommitInput(size_t used);
   void AppendInput(ByteView bytes);
 };
 
