@@ -1,5 +1,7 @@
 #include "protocol/frames.h"
 
+#include <cstring>
+
 #include "base/reader.h"
 
 namespace sealdrop {
@@ -19,7 +21,7 @@ Bytes EncodeFrame(uint8_t type, ByteView body) {
 }
 
 Status FrameDecoder::CheckHeader() {
-  size_t avail = buffer_.size() - consumed_;
+  size_t avail = end_ - consumed_;
   if (avail < kFrameHeaderSize) return Ok();
   uint8_t type = buffer_[consumed_];
   uint32_t len = LoadU32(buffer_.data() + consumed_ + 1);
@@ -37,17 +39,29 @@ Status FrameDecoder::CheckHeader() {
   return Ok();
 }
 
-Status FrameDecoder::Push(ByteView bytes) {
-  if (failed_) return std::unexpected(*failed_);
-  // Compact once at least half the buffer is consumed: each byte is moved
-  // at most once on average, and the buffer stays within twice one partial
-  // frame plus what was just pushed.
-  if (consumed_ > 0 && consumed_ * 2 >= buffer_.size()) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<ptrdiff_t>(consumed_));
+std::span<uint8_t> FrameDecoder::Prepare(size_t n) {
+  // Move what is left to the front once it is no more than what was
+  // consumed: each byte moves at most once on average.
+  if (consumed_ > 0 && consumed_ >= end_ - consumed_) {
+    std::memmove(buffer_.data(), buffer_.data() + consumed_, end_ - consumed_);
+    end_ -= consumed_;
     consumed_ = 0;
   }
-  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+  if (buffer_.size() < end_ + n) buffer_.resize(end_ + n);
+  return std::span<uint8_t>(buffer_.data() + end_, n);
+}
+
+Status FrameDecoder::Commit(size_t filled) {
+  if (failed_) return std::unexpected(*failed_);
+  end_ += filled;
   return CheckHeader();
+}
+
+Status FrameDecoder::Push(ByteView bytes) {
+  if (failed_) return std::unexpected(*failed_);
+  auto room = Prepare(bytes.size());
+  if (!bytes.empty()) std::memcpy(room.data(), bytes.data(), bytes.size());
+  return Commit(bytes.size());
 }
 
 Result<std::optional<Frame>> FrameDecoder::Pop() {
@@ -58,13 +72,14 @@ Result<std::optional<Frame>> FrameDecoder::Pop() {
 
 Result<std::optional<FrameView>> FrameDecoder::PopView() {
   if (failed_) return std::unexpected(*failed_);
-  size_t avail = buffer_.size() - consumed_;
+  size_t avail = end_ - consumed_;
   if (avail < kFrameHeaderSize) return std::optional<FrameView>();
   SEALDROP_TRY(CheckHeader());
   uint32_t len = LoadU32(buffer_.data() + consumed_ + 1);
   if (avail < kFrameHeaderSize + len) return std::optional<FrameView>();
   FrameView f{buffer_[consumed_], ByteView(buffer_.data() + consumed_ + kFrameHeaderSize, len)};
   consumed_ += kFrameHeaderSize + len;
+  if (consumed_ == end_) consumed_ = end_ = 0;  // the view stays valid: no data moves here
   return std::optional<FrameView>(f);
 }
 

@@ -47,18 +47,23 @@ class FrameDecoder {
   // Adds bytes. Fails (and stays failed) on an unknown type or an oversized
   // length.
   Status Push(ByteView bytes);
+  // Zero-copy form of Push: fill up to n bytes of Prepare(n), then Commit
+  // how many were filled. The span is valid until the next call.
+  std::span<uint8_t> Prepare(size_t n);
+  Status Commit(size_t filled);
   // The next complete frame, std::nullopt if more bytes are needed, or the
   // error that failed the stream.
   Result<std::optional<Frame>> Pop();
   // The same without copying the body (see FrameView's lifetime).
   Result<std::optional<FrameView>> PopView();
   // Bytes of an incomplete frame still buffered.
-  size_t buffered() const { return buffer_.size() - consumed_; }
+  size_t buffered() const { return end_ - consumed_; }
 
  private:
   std::function<std::optional<size_t>(uint8_t)> max_body_;
-  Bytes buffer_;
+  Bytes buffer_;         // frames in [consumed_, end_); capacity beyond end_
   size_t consumed_ = 0;
+  size_t end_ = 0;
   std::optional<Error> failed_;
   Status CheckHeader();
 };

@@ -58,5 +58,35 @@ TEST(Frames, TruncatedFrameStaysPending) {
   EXPECT_EQ(d.buffered(), frame.size());
 }
 
+TEST(Frames, PrepareCommitAndViews) {
+  Bytes stream;
+  AppendFrame(stream, static_cast<uint8_t>(InnerType::kPackageData), Bytes(300, 0xab));
+  AppendFrame(stream, static_cast<uint8_t>(InnerType::kPackageEnd), Bytes(32, 0xcd));
+  FrameDecoder d(InnerMaxBody);
+  // Fill in three uneven pieces straight into the decoder's buffer.
+  size_t at = 0;
+  for (size_t piece : {size_t{3}, size_t{250}, stream.size() - 253}) {
+    auto room = d.Prepare(1024);
+    ASSERT_GE(room.size(), piece);
+    std::copy(stream.begin() + at, stream.begin() + at + piece, room.begin());
+    ASSERT_TRUE(d.Commit(piece).has_value());
+    at += piece;
+  }
+  auto a = d.PopView();
+  ASSERT_TRUE(a.has_value() && a->has_value());
+  EXPECT_EQ((*a)->body.size(), 300u);
+  EXPECT_EQ((*a)->body[299], 0xab);
+  auto b = d.PopView();
+  ASSERT_TRUE(b.has_value() && b->has_value());
+  EXPECT_EQ((*b)->type, static_cast<uint8_t>(InnerType::kPackageEnd));
+  EXPECT_EQ((*b)->body[0], 0xcd);
+  EXPECT_EQ(d.buffered(), 0u);
+  // An oversized header is refused at Commit, before its body arrives.
+  Bytes bad = {static_cast<uint8_t>(InnerType::kPackageEnd), 0, 0, 0, 33};
+  auto room = d.Prepare(bad.size());
+  std::copy(bad.begin(), bad.end(), room.begin());
+  EXPECT_FALSE(d.Commit(bad.size()).has_value());
+}
+
 }  // namespace
 }  // namespace sealdrop

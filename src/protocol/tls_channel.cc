@@ -255,6 +255,24 @@ Status TlsChannel::ReadAvailable(Bytes& out, size_t max) {
   return Ok();
 }
 
+Status TlsChannel::ReadSome(std::span<uint8_t> dst, size_t* got) {
+  Impl& im = *impl_;
+  *got = 0;
+  if (im.dead) return std::unexpected(*im.dead);
+  if (!im.handshake_done || dst.empty()) return Ok();
+  ERR_clear_error();
+  if (SSL_read_ex(im.ssl.get(), dst.data(), dst.size(), got) == 1) return Ok();
+  *got = 0;
+  int err = SSL_get_error(im.ssl.get(), 0);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Ok();
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    im.peer_closed = true;
+    return Ok();
+  }
+  im.dead = ChannelError(im, "the inner TLS channel failed");
+  return std::unexpected(*im.dead);
+}
+
 Status TlsChannel::Close() {
   if (impl_->dead || !impl_->handshake_done) return Ok();
   SSL_shutdown(impl_->ssl.get());

@@ -79,6 +79,8 @@ class TlsChannel {
   Status Write(ByteView plaintext);
   // Appends available application data to `out` (up to max bytes).
   Status ReadAvailable(Bytes& out, size_t max);
+  // Reads application data into dst; *got == 0 means none is available now.
+  Status ReadSome(std::span<uint8_t> dst, size_t* got);
   // Sends close_notify.
   Status Close();
 

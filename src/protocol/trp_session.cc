@@ -67,12 +67,15 @@ Status TrpSession::OnInner(ByteView records) {
     caps.key_wrap_chain_pem = identity_.key_wrap_chain_pem;
     SEALDROP_TRY(SendInner(InnerType::kCapabilities, EncodeCapabilities(caps)));
   }
-  Bytes plain;
-  st = tls_->ReadAvailable(plain, 4 << 20);
-  if (!st) return Fail(st.error());
-  if (!plain.empty()) {
-    st = decoder_.Push(plain);
+  // Plaintext is decrypted straight into the frame decoder's buffer.
+  for (;;) {
+    size_t got = 0;
+    auto room = decoder_.Prepare(64 * 1024);
+    st = tls_->ReadSome(room, &got);
     if (!st) return Fail(st.error());
+    st = decoder_.Commit(got);
+    if (!st) return Fail(st.error());
+    if (got == 0) break;
     while (true) {
       auto frame = decoder_.PopView();
       if (!frame) return Fail(frame.error());

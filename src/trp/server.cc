@@ -35,11 +35,12 @@ class Connection {
   }
 
   void Run() {
-    Bytes storage(1 << 20);  // large reads: fewer system calls per relayed byte
-    uint8_t* buf = storage.data();
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxQueuedFds)];
     while (true) {
-      iovec iov{buf, storage.size()};
+      // Received straight into the frame decoder; large reads mean fewer
+      // system calls per relayed byte.
+      auto room = decoder_.Prepare(1 << 20);
+      iovec iov{room.data(), room.size()};
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
@@ -57,7 +58,7 @@ class Connection {
           else ::close(received[i]);
         }
       }
-      if (!decoder_.Push(ByteView(buf, static_cast<size_t>(n)))) {
+      if (!decoder_.Commit(static_cast<size_t>(n))) {
         SendError({ErrorCode::kMalformed, "the processor received a malformed frame"});
         return;
       }
