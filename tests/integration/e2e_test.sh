@@ -94,6 +94,45 @@ cmp -s "$hello_receipt" "$work/tampered.jws" && sed 's/\(.\{40\}\)./\1B/' "$hell
 refuses "an altered receipt is refused" "receipt" as alice dev1 get hello --receipt "$work/tampered.jws"
 same "bob was not charged" "$(balance bob)" 1000
 
+echo "# a host that tampers with the relayed inner frames (real processes)"
+start_proxy() {  # start_proxy NAME MODE [FILE]: a hostile relay in front of dev1
+  python3 "$here/tamper_proxy.py" "$work/$1.sock" "$work/dev1.sock" "${@:2}" 2>>"$work/proxy.log" &
+  pids+=($!)
+  wait_for "$work/$1.sock"
+}
+# Carol's own account keeps the other sections' balances simple; "medium"
+# spans several relayed messages, so there are package frames to tamper with.
+printf 'carol-password\n' | server user add "$work/data" carol --credit 1000
+login carol carol-password >/dev/null
+head -c 3000000 /dev/urandom > "$work/medium.bin"
+server program add "$work/data" "$work/medium.bin" --name medium --version 1 --price 5 >/dev/null
+before=$(balance carol)
+for mode in flip drop duplicate reorder; do
+  start_proxy "tamper-$mode" "$mode"
+  timeout 60 env SEALDROP_HOME="$work/home-carol" SEALDROP_TRP="$work/tamper-$mode.sock" \
+    SEALDROP_CA="$work/vendor/ca.pem" "$BIN/sealdrop" buy medium >/dev/null 2>"$work/tamper.err"
+  code=$?
+  if [ "$code" -ne 0 ] && [ "$code" -ne 124 ] && [ -s "$work/tamper.err" ]; then
+    ok "a relay that does '$mode' to package frames ends the order with an error"
+  else
+    not_ok "a relay that does '$mode' to package frames (exit $code)"; sed 's/^/#   /' "$work/tamper.err"
+  fi
+  same "'$mode': no charge" "$(balance carol)" "$before"
+  check "'$mode': nothing stored" test ! -e "$work/home-carol/packages/medium.sdpkg"
+done
+echo "# a release signature from another session (real processes)"
+start_proxy record record-release "$work/release.saved"
+check "carol buys upper through a relay that records the release" \
+  env SEALDROP_HOME="$work/home-carol" SEALDROP_TRP="$work/record.sock" SEALDROP_CA="$work/vendor/ca.pem" "$BIN/sealdrop" buy upper
+check "the release was recorded" test -s "$work/release.saved"
+start_proxy replay replay-release "$work/release.saved"
+refuses "the processor refuses a release recorded in another session" "another (package|session|order)|not valid" \
+  env SEALDROP_HOME="$work/home-carol" SEALDROP_TRP="$work/replay.sock" SEALDROP_CA="$work/vendor/ca.pem" "$BIN/sealdrop" buy hello
+check "the refused package was not handed over" test ! -e "$work/home-carol/packages/hello.sdpkg"
+same "the purchase itself was charged once (upper 100 + hello 250)" "$(balance carol)" $((before - 350))
+check "its receipt re-downloads hello at no charge" as carol dev1 get hello
+same "and nothing more is charged" "$(balance carol)" $((before - 350))
+
 echo "# processors the server must refuse, without charge"
 for mode in other-ca expired not-yet-valid self-signed; do
   make_trp "bad-$mode" "$mode"
