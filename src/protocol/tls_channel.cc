@@ -225,32 +225,19 @@ Status TlsChannel::Write(ByteView plaintext) {
 }
 
 Status TlsChannel::ReadAvailable(Bytes& out, size_t max) {
-  Impl& im = *impl_;
-  if (im.dead) return std::unexpected(*im.dead);
-  if (!im.handshake_done) return Ok();
-  // Reads straight into the tail of `out`, a record (16 KiB) at a time.
+  // Straight into the tail of `out`, a record (16 KiB) at a time.
   constexpr size_t kRecord = 16384;
   while (max > 0) {
-    ERR_clear_error();
-    size_t got = 0;
     size_t at = out.size();
     size_t want = std::min(kRecord, max);
     if (out.capacity() < at + want) out.reserve(std::max(out.capacity() * 2, at + want));
     out.resize(at + want);
-    int rc = SSL_read_ex(im.ssl.get(), out.data() + at, want, &got);
-    out.resize(at + (rc == 1 ? got : 0));
-    if (rc == 1) {
-      max -= got;
-      continue;
-    }
-    int err = SSL_get_error(im.ssl.get(), rc);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Ok();
-    if (err == SSL_ERROR_ZERO_RETURN) {
-      im.peer_closed = true;
-      return Ok();
-    }
-    im.dead = ChannelError(im, "the inner TLS channel failed");
-    return std::unexpected(*im.dead);
+    size_t got = 0;
+    auto st = ReadSome(std::span<uint8_t>(out.data() + at, want), &got);
+    out.resize(at + got);
+    if (!st) return st;
+    if (got == 0) break;
+    max -= got;
   }
   return Ok();
 }

@@ -125,23 +125,18 @@ std::string Loop::Login(const std::string& user, const std::string& password) {
 }
 
 Status Loop::Buy(const std::string& program, const std::string& key) {
-  host = HostSession();
-  licence.reset();
-  trp_error.reset();
-  host.StartPurchase(program, "", key);
-  Pump();
-  if (host.error()) return std::unexpected(*host.error());
-  if (trp_error) return std::unexpected(*trp_error);
-  if (host.state() != HostSession::State::kDone)
-    return Fail(ErrorCode::kWrongState, "the order did not finish");
-  return Ok();
+  return RunOrder([&] { host.StartPurchase(program, "", key); });
 }
 
 Status Loop::Redownload(const std::string& receipt) {
+  return RunOrder([&] { host.StartRedownload(receipt); });
+}
+
+Status Loop::RunOrder(const std::function<void()>& start) {
   host = HostSession();
   licence.reset();
   trp_error.reset();
-  host.StartRedownload(receipt);
+  start();
   Pump();
   if (host.error()) return std::unexpected(*host.error());
   if (trp_error) return std::unexpected(*trp_error);

@@ -97,6 +97,7 @@ class Loop {
   ControlMessage last_server_control;
 
  private:
+  Status RunOrder(const std::function<void()>& start);
   void DeliverToTrp(HostAction action);
   bool reported_complete_ = false;
 };
