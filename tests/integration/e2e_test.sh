@@ -13,6 +13,13 @@ check "alice logs in" login alice alice-password
 check "bob logs in" login bob bob-password
 check "the catalogue lists hello" bash -c "$(declare -f as); work=$work BIN=$BIN; as alice none catalog | grep -q '^hello'"
 
+echo "# plain HTTPS endpoints"
+https() { curl -sf --cacert "$work/vendor/ca.pem" "$SEALDROP_SERVER$1"; }
+same "/healthz answers ok" "$(https /healthz)" "ok"
+check "/v1/catalog lists the programs as JSON" bash -c "curl -sf --cacert $work/vendor/ca.pem $SEALDROP_SERVER/v1/catalog | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"programs\"]; assert {x[\"name\"] for x in p} >= {\"hello\",\"upper\"}'"
+check "/metrics is Prometheus text with the login counters" bash -c "curl -sf --cacert $work/vendor/ca.pem $SEALDROP_SERVER/metrics | grep -q '^sealdrop_logins_total [1-9]'"
+check "the server's certificate fails for a client without the vendor root" bash -c "! curl -sf $SEALDROP_SERVER/healthz"
+
 echo "# purchase (steps 1001-1012)"
 export SEALDROP_RELAY_TRACE="$work/relay.trace"
 check "alice buys hello" as alice dev1 buy hello
