@@ -5,6 +5,8 @@
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for bad usage.
 #include <CLI/CLI.hpp>
+
+#include "cli/cli_common.h"
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -175,6 +177,7 @@ int RunList(const std::string& dir, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sealdrop::cli::EnsureStandardDescriptors();
   CLI::App app{
       "sealdrop-ca: the offline certificate authority for sealdrop. A manufacturer CA issues "
       "device certificates to processors; a vendor CA issues server certificates to sealdropd."};

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
       std::cerr << "sealdrop-trp: warning: " << confined.error().message
                 << "; downloads work, but programs will not be run\n";
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    auto ps = ProcessorState::Load(confined ? confined->state : fs::path(state));
+    auto ps = ProcessorState::Load(confined ? confined->state : fs::path(state), state);
     if (ps) ps->set_confined(confined.has_value());
     if (!ps) return cli::Report(prog, ps.error());
     std::cerr << "sealdrop-trp: processor " << ps->identity().device_serial << " serving " << socket << "\n";

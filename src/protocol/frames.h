@@ -26,7 +26,7 @@ struct Frame {
   Bytes body;
 };
 
-// A frame inside the decoder's buffer: valid until the next Push or Pop.
+// A frame inside the decoder's buffer: valid until the next Push or Prepare.
 struct FrameView {
   uint8_t type = 0;
   ByteView body;

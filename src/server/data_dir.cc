@@ -163,8 +163,8 @@ Result<LoadedServer> LoadServerData(const fs::path& data) {
 
 Result<ProgramRecord> AddProgramFile(const fs::path& data, Ledger& ledger, const fs::path& file,
                                      const std::string& name, const std::string& version, int64_t price) {
-  if (!ValidName(name)) return Fail(ErrorCode::kInvalidArgument, "the program name must be 1-64 letters, digits, '-', '_', '.' or '+'");
-  if (!ValidName(version)) return Fail(ErrorCode::kInvalidArgument, "the version must be 1-64 letters, digits, '-', '_', '.' or '+'");
+  if (!ValidName(name)) return Fail(ErrorCode::kInvalidArgument, "the program name must be 1-64 letters, digits, '-', '_', '.' or '+', not starting with '.'");
+  if (!ValidName(version)) return Fail(ErrorCode::kInvalidArgument, "the version must be 1-64 letters, digits, '-', '_', '.' or '+', not starting with '.'");
   if (price < 0) return Fail(ErrorCode::kInvalidArgument, "the price cannot be negative");
   int in = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return Fail(ErrorCode::kIo, "cannot open " + file.string() + ": " + std::strerror(errno));

@@ -1,7 +1,10 @@
 #include "trp/runner.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -33,12 +36,13 @@ Status WriteAll(int fd, ByteView data) {
   return Ok();
 }
 
-enum class ChildStep : int { kStdio = 1, kCwd, kExec };
+enum class ChildStep : int { kStdio = 1, kCwd, kCapabilities, kExec };
 
 std::string ChildStepMessage(ChildStep step) {
   switch (step) {
     case ChildStep::kStdio: return "the processor cannot pass the standard streams to the program";
     case ChildStep::kCwd: return "the program cannot start in the caller's working directory";
+    case ChildStep::kCapabilities: return "the processor cannot drop the program's capabilities";
     case ChildStep::kExec: return "the program image cannot be executed";
   }
   return "the program could not start";
@@ -89,10 +93,10 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
   // exec() resets PR_SET_DUMPABLE unless the image is unreadable to the new
-  // process: an execute-only ELF image keeps the program non-dumpable (no
-  // same-uid ptrace, no /proc/PID/mem or exe reads) for a processor that
-  // runs without CAP_DAC_OVERRIDE, as deployed under its own uid. A script
-  // must stay readable for its interpreter.
+  // process: an execute-only ELF image, exec'd without capabilities (see the
+  // child below), keeps the program non-dumpable: no same-uid ptrace, no
+  // /proc/PID/mem or exe reads. A script must stay readable for its
+  // interpreter, so scripts are dumpable.
   if (::fchmod(image.fd, script ? 0500 : 0100) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot protect the program image: ") + std::strerror(errno));
 
@@ -143,6 +147,19 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    // No capabilities cross exec: inside the processor's user namespace the
+    // child holds all of them, and a program that kept any could read its
+    // own execute-only image (so exec would leave it dumpable) or undo the
+    // mount that hides the state. A root processor's programs must not
+    // regain them through exec either.
+    for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    ::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                   SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
+            0, 0, 0);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct none_caps[2] = {};
+    if (::syscall(SYS_capset, &header, none_caps) != 0) die(ChildStep::kCapabilities);
     // A script's interpreter opens the image through /dev/fd, so its
     // descriptor must survive exec; an ELF image is mapped by the kernel.
     if (script) {

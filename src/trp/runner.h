@@ -8,8 +8,9 @@
 // sealed against writes before it runs, and nothing maps it writable and
 // executable), then forks: the child sets PR_SET_NO_NEW_PRIVS, takes the
 // caller's stdio, arguments and working directory and a controlled
-// environment, and fexecve()s the memfd (mode 0100, so exec keeps it
-// non-dumpable when the processor runs without CAP_DAC_OVERRIDE). The
+// environment, drops every capability, and fexecve()s the memfd (mode 0100,
+// which an exec without capabilities cannot read, so the program stays
+// non-dumpable; scripts need a readable image and are dumpable). The
 // parent waits and reports the exit code or the signal.
 //
 // Confinement: the child runs with the processor's uid. It inherits the

@@ -155,8 +155,12 @@ Result<ProcessorInfo> ReadProcessorInfo(const fs::path& state) {
   return info;
 }
 
-Result<ProcessorState> ProcessorState::Load(const fs::path& state) {
-  SEALDROP_ASSIGN(json device, ReadDeviceJson(state));
+Result<ProcessorState> ProcessorState::Load(const fs::path& state, const fs::path& display) {
+  const fs::path& shown = display.empty() ? state : display;
+  auto device_json = ReadDeviceJson(state);
+  if (!device_json)
+    return Fail(device_json.error().code, shown.string() + " is not a processor state directory (run 'sealdrop-trp init' first)");
+  json device = std::move(*device_json);
   ProcessorState ps;
   ps.dir_ = state;
   ps.identity_.device_serial = device["serial"];
@@ -167,7 +171,7 @@ Result<ProcessorState> ProcessorState::Load(const fs::path& state) {
   auto wrap_pem = ReadTextFile(state / "keywrap.pem", kMaxPemFileSize);
   if (!id_pem || !wrap_pem)
     return Fail(ErrorCode::kNotFound, "the processor has no certificates yet; run 'sealdrop-trp install " +
-                                          state.string() + " --cert ...' with both issued certificates");
+                                          shown.string() + " --cert ...' with both issued certificates");
   SEALDROP_ASSIGN(auto chain, Certificate::AllFromPem(*id_pem));
   ps.identity_.tls = TlsIdentity{std::move(chain), std::move(identity)};
   ps.identity_.key_wrap_chain_pem = *wrap_pem;
@@ -181,7 +185,7 @@ Result<ProcessorState> ProcessorState::Load(const fs::path& state) {
   }
   if (ps.vendor_roots_.root_count() == 0)
     return Fail(ErrorCode::kNotFound, "the processor pins no vendor root yet; run 'sealdrop-trp install " +
-                                          state.string() + " --trust VENDOR_ROOT.pem'");
+                                          shown.string() + " --trust VENDOR_ROOT.pem'");
   return ps;
 }
 

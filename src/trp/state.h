@@ -65,7 +65,10 @@ class ProcessorState {
  public:
   // Loads and unseals everything; fails with a sentence that says which
   // install step is missing.
-  static Result<ProcessorState> Load(const std::filesystem::path& state);
+  // `display` is the path shown in messages when `state` is another name
+  // for it (the confined /proc/self/fd/N path); empty means `state`.
+  static Result<ProcessorState> Load(const std::filesystem::path& state,
+                                     const std::filesystem::path& display = {});
 
   const std::filesystem::path& dir() const { return dir_; }
   const TrpIdentity& identity() const { return identity_; }
