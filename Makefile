@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all bootstrap build test demo bench clean
+.PHONY: all bootstrap build test test-asan demo bench clean
 
 all: build
 
@@ -19,6 +19,12 @@ build: bootstrap $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# The whole suite (unit and process-level) under AddressSanitizer + UBSan.
+test-asan: bootstrap
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSEALDROP_SANITIZE=ON
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
+
 demo: build
 	@bash scripts/demo $(BUILD)
 
@@ -26,4 +32,4 @@ bench: build
 	@bash bench/run $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-asan

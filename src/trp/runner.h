@@ -1,4 +1,4 @@
-// Running a licensed package inside the processor (DESIGN.md section 6).
+// Running a licensed package inside the processor.
 //
 // The host passes the package as an open file descriptor and its stdio as
 // three more (SCM_RIGHTS). RunPackage reads the manifest, finds this
