@@ -36,7 +36,6 @@
 
 namespace sealdrop {
 
-inline constexpr char kInnerTlsSuiteName[] = "TLS1.3-AES256GCM-SHA384-P256-ECDSA";
 // Largest plaintext one Write() accepts; callers split bigger messages.
 inline constexpr size_t kTlsMaxWrite = 1 << 20;
 
