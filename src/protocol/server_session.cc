@@ -117,14 +117,24 @@ Status ServerSession::HandleLogin(const ControlMessage& m) {
     return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID of 1 to 64 characters");
   if (m.password.empty() == m.token.empty())
     return Fail(ErrorCode::kInvalidArgument, "the login needs either a password or a token, not both");
+  auto now = LoginLimiter::Clock::now();
+  if (ctx_.login_limiter != nullptr) {
+    // Refused before any password check: guessing costs nothing but time.
+    if (auto allowed = ctx_.login_limiter->Check(m.user, ctx_.peer_address, now); !allowed) {
+      Observe("login_limited", m.user);
+      return std::unexpected(allowed.error());
+    }
+  }
   auto st = m.password.empty() ? ctx_.ledger->AuthenticateToken(m.user, m.token)
                                : ctx_.ledger->Authenticate(m.user, m.password);
   if (!st) {
+    if (ctx_.login_limiter != nullptr) ctx_.login_limiter->RecordFailure(m.user, ctx_.peer_address, now);
     Observe("login_failed", m.user);
     if (++login_failures_ >= kMaxLoginFailuresPerSession) return std::unexpected(st.error());
     SendControl(ErrorControl(st.error()));
     return Ok();
   }
+  if (ctx_.login_limiter != nullptr) ctx_.login_limiter->RecordSuccess(m.user);
   user_ = m.user;
   state_ = State::kReady;
   SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));

@@ -36,6 +36,7 @@
 #include "ledger/ledger.h"
 #include "package/digest.h"
 #include "package/sealer.h"
+#include "protocol/login_limiter.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "protocol/tls_channel.h"
@@ -52,6 +53,10 @@ struct ServerContext {
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
+  // Failed-login limits shared by all sessions (may be null: no limit).
+  LoginLimiter* login_limiter = nullptr;
+  // The client's address, for the per-address login limit ("" if unknown).
+  std::string peer_address;
   // Called for every state change worth a log line or a metric.
   std::function<void(std::string_view event, std::string_view detail)> observe;
 };

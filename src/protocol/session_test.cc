@@ -7,6 +7,7 @@
 #include "crypto/jws.h"
 #include "crypto/random.h"
 #include "pki/ca.h"
+#include "protocol/login_limiter.h"
 #include "protocol/testing/world.h"
 
 namespace sealdrop {
@@ -300,6 +301,23 @@ TEST_F(SessionTest, InsufficientFundsChargesNothing) {
   EXPECT_EQ(st.error().code, ErrorCode::kInsufficientFunds);
   EXPECT_EQ(Balance("carol"), 10);
   EXPECT_FALSE(loop.licence.has_value());
+}
+
+TEST_F(SessionTest, FailedLoginsAcrossSessionsAreLimited) {
+  LoginLimiter limiter({3, 100, std::chrono::seconds(600)});
+  world_->server.login_limiter = &limiter;
+  world_->server.peer_address = "192.0.2.1";
+  for (int i = 0; i < 3; ++i) {
+    Loop loop(*world_, device_);  // a new session each time
+    EXPECT_EQ(loop.Login("alice", "wrong"), "error");
+    EXPECT_EQ(loop.last_server_control.code, "auth_failed");
+  }
+  Loop limited(*world_, device_);
+  EXPECT_EQ(limited.Login("alice", "correct horse"), "error");  // even the right password
+  EXPECT_EQ(limited.last_server_control.code, "refused");
+  Loop other(*world_, device_);
+  EXPECT_EQ(other.Login("bob", "battery staple"), "welcome");
+  world_->server.login_limiter = nullptr;
 }
 
 }  // namespace

@@ -49,6 +49,7 @@ struct Shared {
   ServerMetrics metrics;
   std::atomic<int> connections{0};
   int max_connections;
+  LoginLimiter login_limiter{};
 };
 
 void Log(std::string_view what) { std::cerr << "sealdropd: " << what << "\n"; }
@@ -88,10 +89,17 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   ++s.metrics.sessions_total;
   ++s.metrics.sessions_active;
   ServerContext ctx = s.context;
+  ctx.login_limiter = &s.login_limiter;
+  {
+    boost::system::error_code ec;
+    auto remote = beast::get_lowest_layer(ws).socket().remote_endpoint(ec);
+    if (!ec) ctx.peer_address = remote.address().to_string();
+  }
   std::string peer_user;
   ctx.observe = [&s](std::string_view event, std::string_view detail) {
     if (event == "login") ++s.metrics.logins_total;
     else if (event == "login_failed") ++s.metrics.logins_failed_total;
+    else if (event == "login_limited") ++s.metrics.logins_limited_total;
     else if (event == "order") ++s.metrics.orders_total;
     else if (event == "charged") ++s.metrics.charges_total;
     else if (event == "redelivered") ++s.metrics.redeliveries_total;

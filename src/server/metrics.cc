@@ -17,6 +17,7 @@ std::string ServerMetrics::Render() const {
   counter("sealdrop_sessions_failed_total", "Sessions that ended with an error.", sessions_failed_total);
   counter("sealdrop_logins_total", "Successful logins.", logins_total);
   counter("sealdrop_logins_failed_total", "Failed logins.", logins_failed_total);
+  counter("sealdrop_logins_limited_total", "Logins refused by the failed-login limits.", logins_limited_total);
   counter("sealdrop_orders_total", "Purchases and re-downloads started.", orders_total);
   counter("sealdrop_charges_total", "Charges committed.", charges_total);
   counter("sealdrop_redeliveries_total", "Free re-downloads committed.", redeliveries_total);

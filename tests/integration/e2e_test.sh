@@ -199,6 +199,13 @@ for tool in sealdrop sealdropd sealdrop-trp sealdrop-ca; do
 done
 same "alice's balance is unchanged by errors" "$(balance alice)" 650
 
+echo "# failed logins are limited across sessions"
+printf 'dave-password\n' | server user add "$work/data" dave --credit 10
+for i in $(seq 10); do login dave not-dave >/dev/null 2>&1; done
+refuses "after 10 failed logins even the right password waits" "too many failed logins" login dave dave-password
+check "other users still log in" login alice alice-password
+check "/metrics counts the refused logins" bash -c "curl -sf --cacert $work/vendor/ca.pem $SEALDROP_SERVER/metrics | grep -q '^sealdrop_logins_limited_total [1-9]'"
+
 echo "# the ledger"
 stop_server
 check "the audit chain verifies" server audit verify "$work/data"
