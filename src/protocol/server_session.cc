@@ -163,11 +163,21 @@ Status ServerSession::HandlePurchase(const ControlMessage& m) {
 }
 
 Status ServerSession::HandleRedownload(const ControlMessage& m) {
-  auto payload = JwsVerifyCompact(m.receipt, ctx_.identity.key->PublicKey(), kReceiptJwsType);
-  if (!payload) return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
-  SEALDROP_ASSIGN(ReceiptClaims claims, ParseReceiptClaims(*payload));
-  auto record = ctx_.ledger->FindReceipt(claims.receipt_id);
-  if (!record || record->user != user_ || claims.user != user_ || record->jws != m.receipt)
+  // The ledger is the authority on receipts this server issued: the receipt
+  // must be, byte for byte, the one stored for a receipt of this user. Its
+  // signature is checked too when it names the current key; a receipt signed
+  // before a key renewal names an older key and stays valid through the
+  // ledger, so renewing the server key does not cost users their purchases.
+  auto parsed = JwsParse(m.receipt);
+  if (!parsed || parsed->typ != kReceiptJwsType)
+    return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
+  const EcPublicKey current = ctx_.identity.key->PublicKey();
+  if (parsed->kid == current.KeyId() && !JwsVerify(*parsed, current))
+    return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
+  auto claims = ParseReceiptClaims(parsed->payload);
+  if (!claims) return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
+  auto record = ctx_.ledger->FindReceipt(claims->receipt_id);
+  if (!record || record->user != user_ || claims->user != user_ || record->jws != m.receipt)
     return Fail(ErrorCode::kRefused, "this receipt does not belong to the logged-in user");
   SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->ProgramById(record->program_id));
   Order order;

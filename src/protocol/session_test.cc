@@ -320,5 +320,33 @@ TEST_F(SessionTest, FailedLoginsAcrossSessionsAreLimited) {
   world_->server.login_limiter = nullptr;
 }
 
+TEST_F(SessionTest, ReceiptsSurviveARenewalOfTheServerKey) {
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  std::string receipt = first.host.charged().receipt;
+  // The vendor renews the server's key and certificate.
+  auto key = *EcPrivateKey::Generate();
+  CsrRequest req;
+  req.common_name = "sealdropd test";
+  req.hosts = {"localhost"};
+  auto pem = CaIssue(world_->dir / "vendor", *MakeCsrPem(key, req), {CertProfile::kServer, 30});
+  ASSERT_TRUE(pem.has_value());
+  world_->server.identity = TlsIdentity{{*Certificate::FromPem(*pem)}, key};
+  Loop second(*world_, device_);
+  second.Login("alice", "correct horse");
+  auto st = second.Redownload(receipt);
+  ASSERT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(Balance(), 900);
+  ASSERT_TRUE(second.licence.has_value());
+  // A receipt forged under the old key id is still refused: the ledger holds
+  // the genuine one, byte for byte.
+  std::string forged = receipt;
+  forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
+  Loop third(*world_, device_);
+  third.Login("alice", "correct horse");
+  EXPECT_FALSE(third.Redownload(forged).has_value());
+}
+
 }  // namespace
 }  // namespace sealdrop
