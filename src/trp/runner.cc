@@ -4,6 +4,7 @@
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sched.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <cstring>
@@ -46,6 +48,32 @@ std::string ChildStepMessage(ChildStep step) {
     case ChildStep::kExec: return "the program image cannot be executed";
   }
   return "the program could not start";
+}
+
+// Waits for the program, and ends it if the host goes away first (the user
+// pressed Ctrl-C on 'sealdrop run', or the client died): SIGTERM, then
+// SIGKILL after a grace period. Watches a pidfd and the host's connection
+// together, so the exit is seen at once.
+void WaitForProgram(pid_t pid, int host_fd, int* status) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  bool terminated = false;
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    pid_t r = ::waitpid(pid, status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) break;
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {host_fd, POLLRDHUP, 0}};
+    int timeout_ms = pidfd < 0 || terminated ? 100 : -1;
+    int n = ::poll(fds, 2, timeout_ms);
+    if (n < 0 && errno != EINTR) break;
+    bool host_gone = host_fd >= 0 && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    if (host_gone && !terminated) {
+      ::kill(pid, SIGTERM);
+      terminated = true;
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    }
+    if (terminated && std::chrono::steady_clock::now() > deadline) ::kill(pid, SIGKILL);
+  }
+  if (pidfd >= 0) ::close(pidfd);
 }
 
 struct Fd {
@@ -182,9 +210,7 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     return Fail(static_cast<ChildStep>(err[0]) == ChildStep::kCwd ? ErrorCode::kInvalidArgument : ErrorCode::kRefused,
                 ChildStepMessage(static_cast<ChildStep>(err[0])) + ": " + std::strerror(err[1]));
   }
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return Fail(ErrorCode::kIo, "lost the program's process");
-  }
+  WaitForProgram(pid, req.host_fd, &status);
   RunOutcome out;
   if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);

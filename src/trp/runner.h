@@ -36,6 +36,7 @@ struct RunRequest {
   std::vector<std::string> env;   // only the names in kPassedEnvironment are kept
   int stdio[3] = {-1, -1, -1};
   int package_fd = -1;
+  int host_fd = -1;  // the host's connection: if it closes, the program is ended
 };
 
 struct RunOutcome {

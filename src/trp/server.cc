@@ -225,6 +225,7 @@ class Connection {
     req.stdio[1] = taken[1];
     req.stdio[2] = taken[2];
     req.package_fd = taken[3];
+    req.host_fd = fd_;
     auto outcome = RunPackage(state_, req);
     for (int t : taken) ::close(t);
     if (!outcome) return SendError(outcome.error());

@@ -113,8 +113,10 @@ setup_world() {
   cc -O2 -o hello "$here/programs/hello.c"
   cc -O2 -o upper "$here/programs/upper.c"
   cc -O2 -o readfile "$here/programs/readfile.c"
+  cc -O2 -o sleeper "$here/programs/sleeper.c"
   server program add data hello --name hello --version 1.0 --price 250 >/dev/null
   server program add data upper --name upper --version 2.1 --price 100 >/dev/null
   server program add data readfile --name readfile --version 1 --price 0 >/dev/null
+  server program add data sleeper --name sleeper --version 1 --price 0 >/dev/null
   start_server
 }
