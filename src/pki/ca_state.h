@@ -13,6 +13,8 @@
 // Times are RFC 3339 UTC ("2031-05-04T12:00:00Z").
 #pragma once
 
+#include "base/time_format.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -39,9 +41,6 @@ Result<CaState> CaStateFromJson(std::string_view json, const std::filesystem::pa
 
 Result<CaState> LoadCaState(const std::filesystem::path& file);
 Status SaveCaState(const std::filesystem::path& file, const CaState& state);
-
-std::string FormatRfc3339(std::chrono::system_clock::time_point time);
-Result<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view text);
 
 const char* ProfileName(CertProfile profile);
 const char* RoleName(DeviceKeyRole role);

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "base/files.h"
+#include "base/time_format.h"
 #include "crypto/aead.h"
 #include "crypto/random.h"
 
@@ -55,12 +56,6 @@ Result<json> ReadDeviceJson(const fs::path& state) {
   return j;
 }
 
-std::string IsoTime(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&tt));
-  return buf;
-}
 }  // namespace
 
 Result<InitResult> InitProcessorState(const fs::path& state) {
@@ -85,7 +80,7 @@ Result<InitResult> InitProcessorState(const fs::path& state) {
     // device.json last: it is what marks a directory as a processor.
     json device = {{"serial", serial},
                    {"backend", "soft"},
-                   {"created_at", IsoTime(std::chrono::system_clock::now())},
+                   {"created_at", FormatRfc3339(std::chrono::system_clock::now())},
                    {"identity_key_id", identity.PublicKey().KeyId()},
                    {"keywrap_key_id", keywrap.PublicKey().KeyId()}};
     SEALDROP_TRY(WriteFileAtomic(tmp / "device.json", device.dump(2) + "\n"));
@@ -149,7 +144,7 @@ Result<ProcessorInfo> ReadProcessorInfo(const fs::path& state) {
     auto pem = ReadTextFile(state / "identity.pem", kMaxPemFileSize);
     if (pem) {
       auto cert = Certificate::FromPem(*pem);
-      if (cert) info.identity_not_after = IsoTime(cert->NotAfter());
+      if (cert) info.identity_not_after = FormatRfc3339(cert->NotAfter());
     }
   }
   return info;
