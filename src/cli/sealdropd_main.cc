@@ -69,13 +69,17 @@ int main(int argc, char** argv) {
   program->require_subcommand(1);
   std::string file, name, version;
   int64_t price = 0;
-  bool as_json = false;
-  auto* program_add = program->add_subcommand("add", "Add a program (ELF executables are recognised)");
+  bool as_json = false, may_export = false;
+  auto* program_add = program->add_subcommand(
+      "add", "Add a program or data file. ELF executables are sealed as protected programs (code and data "
+             "encrypted, imports plaintext); anything else is sealed as data");
   program_add->add_option("DATA", data, "Data directory")->required();
   program_add->add_option("FILE", file, "The program file")->required()->check(CLI::ExistingFile);
   program_add->add_option("--name", name, "Catalogue name")->required();
   program_add->add_option("--version", version, "Version")->required();
   program_add->add_option("--price", price, "Price in the smallest currency unit")->required()->check(CLI::NonNegativeNumber);
+  program_add->add_flag("--export", may_export,
+                        "Data only: the licence lets 'sealdrop open' write the plaintext to the user's host");
   auto* program_list = program->add_subcommand("list", "List the catalogue");
   program_list->add_option("DATA", data, "Data directory")->required();
   program_list->add_flag("--json", as_json, "Print JSON");
@@ -159,10 +163,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*program_add) {
-    auto p = AddProgramFile(data, **ledger, file, name, version, price);
+    auto p = AddProgramFile(data, **ledger, file, name, version, price, may_export);
     if (!p) return cli::Report(kProg, p.error());
-    std::cout << p->name << " " << p->version << " (" << p->kind << ", " << p->size << " bytes, price "
-              << p->price << ") added\n";
+    std::cout << p->name << " " << p->version << " (" << (p->kind == "elf" ? "protected program" : "data")
+              << ", " << p->size << " bytes, price " << p->price << (p->may_export ? ", export allowed" : "")
+              << ") added\n";
     return 0;
   }
   if (*program_list) {

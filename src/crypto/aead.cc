@@ -141,6 +141,41 @@ Status Aes256GcmRaw::OpenInPlace(ByteView nonce, ByteView aad, std::span<uint8_t
   return OpenWith(impl_->ctx.get(), nonce, aad, data, tag);
 }
 
+Status Aes256GcmRaw::Begin(ByteView nonce, ByteView aad, bool encrypt) {
+  if (!impl_) return Fail(ErrorCode::kInternal, "AES-GCM object was moved from");
+  if (nonce.size() != kGcmNonceSize)
+    return Fail(ErrorCode::kInvalidArgument, "AES-GCM nonce must be 12 bytes");
+  if (EVP_CipherInit_ex2(impl_->ctx.get(), nullptr, nullptr, nonce.data(), encrypt ? 1 : 0, nullptr) != 1 ||
+      !AddAad(impl_->ctx.get(), aad))
+    return std::unexpected(OsslError(ErrorCode::kInternal, "starting AES-GCM"));
+  return Ok();
+}
+
+Status Aes256GcmRaw::Update(std::span<uint8_t> data) {
+  if (!impl_ || !UpdateInPieces(impl_->ctx.get(), data)) {
+    SecureWipe(data.data(), data.size());
+    return std::unexpected(DecryptFailed());
+  }
+  return Ok();
+}
+
+Status Aes256GcmRaw::FinishSeal(std::span<uint8_t, kGcmTagSize> tag) {
+  if (!impl_ || !Finish(impl_->ctx.get()) ||
+      EVP_CIPHER_CTX_ctrl(impl_->ctx.get(), EVP_CTRL_GCM_GET_TAG, kGcmTagSize, tag.data()) != 1)
+    return std::unexpected(OsslError(ErrorCode::kInternal, "AES-GCM encryption"));
+  return Ok();
+}
+
+Status Aes256GcmRaw::FinishOpen(std::span<const uint8_t, kGcmTagSize> tag) {
+  if (!impl_) return std::unexpected(DecryptFailed());
+  uint8_t expected_tag[kGcmTagSize];
+  std::memcpy(expected_tag, tag.data(), kGcmTagSize);
+  if (EVP_CIPHER_CTX_ctrl(impl_->ctx.get(), EVP_CTRL_GCM_SET_TAG, kGcmTagSize, expected_tag) != 1 ||
+      !Finish(impl_->ctx.get()))
+    return std::unexpected(DecryptFailed());
+  return Ok();
+}
+
 Result<Aes256Gcm> Aes256Gcm::Create(const SecretBytes& key) {
   SEALDROP_ASSIGN(auto raw, Aes256GcmRaw::Create(key));
   return Aes256Gcm(std::move(raw));

@@ -41,6 +41,17 @@ class Aes256GcmRaw {
   Status OpenInPlace(ByteView nonce, ByteView aad, std::span<uint8_t> data,
                      std::span<const uint8_t, kGcmTagSize> tag);
 
+  // Streaming, for messages too large to hold at once (the sections of a
+  // protected ELF): Begin, any number of Update calls in place, then Seal or
+  // Open. WARNING: when decrypting, the bytes Update returns are not yet
+  // authenticated; a caller must keep them private and discard them unless
+  // FinishOpen succeeds. A new Begin abandons an unfinished message.
+  Status Begin(ByteView nonce, ByteView aad, bool encrypt);
+  Status Update(std::span<uint8_t> data);
+  Status FinishSeal(std::span<uint8_t, kGcmTagSize> tag);
+  // kCryptoFailure if the tag does not match.
+  Status FinishOpen(std::span<const uint8_t, kGcmTagSize> tag);
+
  private:
   struct Impl;
   explicit Aes256GcmRaw(std::unique_ptr<Impl> impl);

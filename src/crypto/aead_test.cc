@@ -63,6 +63,39 @@ TEST(Aes256GcmRaw, WycheproofValidVectors) {
   }
 }
 
+TEST(Aes256GcmRaw, StreamingMatchesVectorsSplitAnywhere) {
+  for (const GcmVector& v : kValid) {
+    SCOPED_TRACE(v.tc_id);
+    auto aead = Aes256GcmRaw::Create(SecretHex(v.key));
+    ASSERT_TRUE(aead.has_value());
+    const Bytes msg = Hex(v.msg);
+    for (size_t split = 0; split <= msg.size(); ++split) {
+      Bytes data = msg;
+      ASSERT_TRUE(aead->Begin(Hex(v.iv), Hex(v.aad), true).has_value());
+      ASSERT_TRUE(aead->Update(std::span(data.data(), split)).has_value());
+      ASSERT_TRUE(aead->Update(std::span(data.data() + split, data.size() - split)).has_value());
+      std::array<uint8_t, kGcmTagSize> tag{};
+      ASSERT_TRUE(aead->FinishSeal(tag).has_value());
+      EXPECT_EQ(HexEncode(data), v.ct);
+      EXPECT_EQ(HexEncode(tag), v.tag);
+
+      ASSERT_TRUE(aead->Begin(Hex(v.iv), Hex(v.aad), false).has_value());
+      ASSERT_TRUE(aead->Update(std::span(data.data(), split)).has_value());
+      ASSERT_TRUE(aead->Update(std::span(data.data() + split, data.size() - split)).has_value());
+      ASSERT_TRUE(aead->FinishOpen(tag).has_value());
+      EXPECT_EQ(data, msg);
+
+      tag[split % kGcmTagSize] ^= 1;
+      Bytes again = Hex(v.ct);
+      ASSERT_TRUE(aead->Begin(Hex(v.iv), Hex(v.aad), false).has_value());
+      ASSERT_TRUE(aead->Update(again).has_value());
+      auto bad = aead->FinishOpen(tag);
+      ASSERT_FALSE(bad.has_value());
+      EXPECT_EQ(bad.error().code, ErrorCode::kCryptoFailure);
+    }
+  }
+}
+
 // Wycheproof tcId 130: "Flipped bit 0 in tag" (result "invalid").
 TEST(Aes256GcmRaw, WycheproofFlippedTagIsRejectedAndWiped) {
   auto aead = Aes256GcmRaw::Create(

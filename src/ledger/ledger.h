@@ -39,6 +39,7 @@ struct ProgramRecord {
   uint64_t size = 0;
   std::string sha256;     // hex digest of the plaintext
   int64_t added_at = 0;   // unix seconds
+  bool may_export = false;  // data only: the licence lets 'sealdrop open' export the plaintext
 };
 
 struct ReceiptRecord {

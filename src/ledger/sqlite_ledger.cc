@@ -52,7 +52,7 @@ Error NoSuchReceiptForUser(std::string_view receipt_id) {
 
 // Column order shared by every program query and ReadProgram().
 constexpr std::string_view kProgramColumns =
-    "id, name, version, price, kind, path, size, sha256, added_at";
+    "id, name, version, price, kind, path, size, sha256, added_at, may_export";
 
 ProgramRecord ReadProgram(const Statement& s) {
   ProgramRecord p;
@@ -65,6 +65,7 @@ ProgramRecord ReadProgram(const Statement& s) {
   p.size = static_cast<uint64_t>(s.ColumnInt(6));
   p.sha256 = s.ColumnText(7);
   p.added_at = s.ColumnInt(8);
+  p.may_export = s.ColumnInt(9) != 0;
   return p;
 }
 
@@ -304,10 +305,11 @@ class SqliteLedger final : public Ledger {
       {
         SEALDROP_ASSIGN(Statement s,
                         db_.Prepare("INSERT INTO programs(name, version, price, kind, path, "
-                                    "size, sha256, added_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
+                                    "size, sha256, added_at, may_export) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
                                     "RETURNING id"));
         s.Bind(1, p.name).Bind(2, p.version).Bind(3, p.price).Bind(4, p.kind).Bind(5, p.path);
         s.Bind(6, static_cast<int64_t>(p.size)).Bind(7, p.sha256).Bind(8, p.added_at);
+        s.Bind(9, int64_t{p.may_export ? 1 : 0});
         SEALDROP_ASSIGN(bool row, s.Step());
         if (!row) return Fail(ErrorCode::kInternal, "inserting a program returned no id");
         p.id = s.ColumnInt(0);
@@ -320,7 +322,8 @@ class SqliteLedger final : public Ledger {
                                              {"price", p.price},
                                              {"kind", p.kind},
                                              {"size", p.size},
-                                             {"sha256", p.sha256}})));
+                                             {"sha256", p.sha256},
+                                             {"export", p.may_export}})));
       SEALDROP_TRY(txn.Commit());
       return p;
     });

@@ -29,7 +29,7 @@ constexpr int kBusyTimeoutMs = 5000;
 // Receipts, deliveries and the audit log refuse UPDATE and DELETE through
 // triggers: that stops bugs, not an attacker with the file, which is what the
 // audit hash chain is for.
-constexpr std::array<std::string_view, 2> kMigrations = {
+constexpr std::array<std::string_view, 3> kMigrations = {
     R"sql(
 CREATE TABLE users(
   name       TEXT PRIMARY KEY NOT NULL,
@@ -110,6 +110,10 @@ CREATE TABLE tokens(
   user       TEXT NOT NULL REFERENCES users(name),
   expires_at INTEGER NOT NULL
 ) STRICT;
+)sql",
+    // 3: the rights a data package's licence grants (manifest "rights").
+    R"sql(
+ALTER TABLE programs ADD COLUMN may_export INTEGER NOT NULL DEFAULT 0 CHECK(may_export IN (0, 1));
 )sql",
 };
 

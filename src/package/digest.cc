@@ -12,6 +12,14 @@ PackageDigest::PackageDigest(uint64_t prefix_size, uint64_t plaintext_size)
   tag_start_ = prefix_size_ + ChunkPlaintextSize(plaintext_size_, 0);
 }
 
+PackageDigest PackageDigest::For(uint64_t prefix_size, const Manifest& m) {
+  if (m.kind != "elf") return PackageDigest(prefix_size, m.plaintext_size);
+  PackageDigest d(prefix_size, 0);
+  d.total_size_ = prefix_size + m.payload_size;
+  d.tag_start_ = d.total_size_;
+  return d;
+}
+
 void PackageDigest::NextTag() {
   ++chunk_;
   tag_start_ += kGcmTagSize + ChunkPlaintextSize(plaintext_size_, chunk_);

@@ -14,6 +14,10 @@
 // cost a full SHA-256 pass on both server and processor (see
 // docs/package-format.md).
 //
+// A protected ELF (kind "elf") carries its tags and the hash of its
+// plaintext parts in the manifest itself, so its digest is SHA-256 of the
+// prefix alone: the signed manifest already names every byte of the package.
+//
 // Thread safety: one object per stream.
 #pragma once
 
@@ -23,6 +27,7 @@
 #include "base/bytes.h"
 #include "base/error.h"
 #include "crypto/sha256.h"
+#include "package/manifest.h"
 
 namespace sealdrop {
 
@@ -30,6 +35,8 @@ class PackageDigest {
  public:
   // prefix_size: bytes before the payload; plaintext_size: from the manifest.
   PackageDigest(uint64_t prefix_size, uint64_t plaintext_size);
+  // Picks the rule for the manifest's kind.
+  static PackageDigest For(uint64_t prefix_size, const Manifest& manifest);
   // The package bytes in order, split anywhere.
   void Update(ByteView bytes);
   // Fails unless exactly the whole package was fed.

@@ -68,7 +68,7 @@ Result<Manifest> ParseObject(const json& root) {
   if (!root.is_object()) return Fail(ErrorCode::kMalformed, "the manifest is not a JSON object");
   SEALDROP_TRY(Fields::OnlyKeys(root,
                                 {"format", "package_id", "program", "plaintext_size", "payload",
-                                 "recipient", "envelope", "order_id", "issued_at",
+                                 "rights", "recipient", "envelope", "order_id", "issued_at",
                                  "server_key_id"},
                                 "manifest"));
   Fields f{root, "manifest"};
@@ -94,21 +94,60 @@ Result<Manifest> ParseObject(const json& root) {
   if (m.plaintext_size > kMaxChunks * kChunkSize)  // before any size arithmetic can wrap
     return Fail(ErrorCode::kTooLarge, "manifest.plaintext_size is beyond the largest package");
 
-  SEALDROP_ASSIGN(const json* payload,
-                  f.Obj("payload", {"suite", "chunk_size", "nonce_prefix", "chunks", "size"}));
-  Fields pl{*payload, "manifest.payload"};
-  SEALDROP_ASSIGN(m.payload_suite, pl.Str("suite"));
-  if (m.payload_suite != kChunkSuiteName)
-    return Fail(ErrorCode::kMalformed, "manifest.payload.suite is not a known suite");
-  SEALDROP_ASSIGN(uint64_t chunk_size, pl.U64("chunk_size"));
-  if (chunk_size != kChunkSize) return Fail(ErrorCode::kMalformed, "manifest.payload.chunk_size is wrong for the suite");
-  m.chunk_size = static_cast<uint32_t>(chunk_size);
-  SEALDROP_ASSIGN(m.nonce_prefix, pl.B64("nonce_prefix", kChunkNoncePrefixSize));
-  SEALDROP_ASSIGN(m.chunks, pl.U64("chunks"));
-  SEALDROP_ASSIGN(m.payload_size, pl.U64("size"));
-  if (m.chunks > kMaxChunks || m.chunks != ChunkCount(m.plaintext_size) ||
-      m.payload_size != SealedPayloadSize(m.plaintext_size))
-    return Fail(ErrorCode::kMalformed, "manifest.payload sizes are inconsistent");
+  SEALDROP_ASSIGN(const json* payload_any, f.Get("payload"));
+  if (!payload_any->is_object()) return Fail(ErrorCode::kMalformed, "manifest.payload is not an object");
+  if (m.kind == "data") {
+    SEALDROP_ASSIGN(const json* payload,
+                    f.Obj("payload", {"suite", "chunk_size", "nonce_prefix", "chunks", "size"}));
+    Fields pl{*payload, "manifest.payload"};
+    SEALDROP_ASSIGN(m.payload_suite, pl.Str("suite"));
+    if (m.payload_suite != kChunkSuiteName)
+      return Fail(ErrorCode::kMalformed, "manifest.payload.suite is not a known suite for data");
+    SEALDROP_ASSIGN(uint64_t chunk_size, pl.U64("chunk_size"));
+    if (chunk_size != kChunkSize) return Fail(ErrorCode::kMalformed, "manifest.payload.chunk_size is wrong for the suite");
+    m.chunk_size = static_cast<uint32_t>(chunk_size);
+    SEALDROP_ASSIGN(m.nonce_prefix, pl.B64("nonce_prefix", kChunkNoncePrefixSize));
+    SEALDROP_ASSIGN(m.chunks, pl.U64("chunks"));
+    SEALDROP_ASSIGN(m.payload_size, pl.U64("size"));
+    if (m.chunks > kMaxChunks || m.chunks != ChunkCount(m.plaintext_size) ||
+        m.payload_size != SealedPayloadSize(m.plaintext_size))
+      return Fail(ErrorCode::kMalformed, "manifest.payload sizes are inconsistent");
+  } else {
+    SEALDROP_ASSIGN(const json* payload,
+                    f.Obj("payload", {"suite", "nonce_prefix", "size", "plain_sha256", "ranges"}));
+    Fields pl{*payload, "manifest.payload"};
+    SEALDROP_ASSIGN(m.payload_suite, pl.Str("suite"));
+    if (m.payload_suite != kElfSuiteName)
+      return Fail(ErrorCode::kMalformed, "manifest.payload.suite is not a known suite for programs");
+    SEALDROP_ASSIGN(m.nonce_prefix, pl.B64("nonce_prefix", kChunkNoncePrefixSize));
+    SEALDROP_ASSIGN(m.payload_size, pl.U64("size"));
+    SEALDROP_ASSIGN(m.plain_sha256, pl.B64("plain_sha256", 32));
+    if (m.payload_size != m.plaintext_size)
+      return Fail(ErrorCode::kMalformed, "manifest.payload.size differs from the program's size");
+    SEALDROP_ASSIGN(const json* ranges, pl.Get("ranges"));
+    if (!ranges->is_array() || ranges->empty() || ranges->size() > kMaxProtectedRanges)
+      return Fail(ErrorCode::kMalformed, "manifest.payload.ranges must list 1 to 512 ranges");
+    uint64_t end = 0;
+    for (const json& r : *ranges) {
+      if (!r.is_object()) return Fail(ErrorCode::kMalformed, "manifest.payload.ranges holds a non-object");
+      SEALDROP_TRY(Fields::OnlyKeys(r, {"offset", "size", "tag"}, "manifest.payload.ranges[]"));
+      Fields rf{r, "manifest.payload.ranges[]"};
+      SealedRange sr;
+      SEALDROP_ASSIGN(sr.offset, rf.U64("offset"));
+      SEALDROP_ASSIGN(sr.size, rf.U64("size"));
+      SEALDROP_ASSIGN(sr.tag, rf.B64("tag", kGcmTagSize));
+      if (sr.size == 0 || sr.offset < end || sr.offset > m.payload_size || sr.size > m.payload_size - sr.offset)
+        return Fail(ErrorCode::kMalformed, "manifest.payload.ranges are empty, unordered, overlapping or outside the program");
+      end = sr.offset + sr.size;
+      m.ranges.push_back(std::move(sr));
+    }
+  }
+  SEALDROP_ASSIGN(const json* rights, f.Obj("rights", {"export"}));
+  auto exp = rights->find("export");
+  if (!exp->is_boolean()) return Fail(ErrorCode::kMalformed, "manifest.rights.export is not a boolean");
+  m.rights.export_plaintext = exp->get<bool>();
+  if (m.kind == "elf" && m.rights.export_plaintext)
+    return Fail(ErrorCode::kMalformed, "manifest.rights.export is never granted for a program");
 
   SEALDROP_ASSIGN(const json* recipient, f.Obj("recipient", {"device_serial", "key_id"}));
   Fields r{*recipient, "manifest.recipient"};
@@ -134,6 +173,23 @@ Result<Manifest> ParseObject(const json& root) {
   if (!IsHexId(m.server_key_id, 64, 64)) return Fail(ErrorCode::kMalformed, "manifest.server_key_id is malformed");
   return m;
 }
+json PayloadJson(const Manifest& m) {
+  if (m.kind != "elf")
+    return {{"suite", m.payload_suite},
+            {"chunk_size", m.chunk_size},
+            {"nonce_prefix", Base64UrlEncode(m.nonce_prefix)},
+            {"chunks", m.chunks},
+            {"size", m.payload_size}};
+  json ranges = json::array();
+  for (const SealedRange& r : m.ranges)
+    ranges.push_back({{"offset", r.offset}, {"size", r.size}, {"tag", Base64UrlEncode(r.tag)}});
+  return {{"suite", m.payload_suite},
+          {"nonce_prefix", Base64UrlEncode(m.nonce_prefix)},
+          {"size", m.payload_size},
+          {"plain_sha256", Base64UrlEncode(m.plain_sha256)},
+          {"ranges", std::move(ranges)}};
+}
+
 }  // namespace
 
 std::string SerializeManifest(const Manifest& m) {
@@ -142,12 +198,8 @@ std::string SerializeManifest(const Manifest& m) {
       {"package_id", m.package_id},
       {"program", {{"id", m.program_id}, {"name", m.name}, {"version", m.version}, {"kind", m.kind}}},
       {"plaintext_size", m.plaintext_size},
-      {"payload",
-       {{"suite", m.payload_suite},
-        {"chunk_size", m.chunk_size},
-        {"nonce_prefix", Base64UrlEncode(m.nonce_prefix)},
-        {"chunks", m.chunks},
-        {"size", m.payload_size}}},
+      {"payload", PayloadJson(m)},
+      {"rights", {{"export", m.rights.export_plaintext}}},
       {"recipient", {{"device_serial", m.device_serial}, {"key_id", m.recipient_key_id}}},
       {"envelope",
        {{"suite", m.envelope_suite},

@@ -7,7 +7,19 @@
 //
 // Nothing may follow the payload. The manifest comes first so the processor
 // can check the signature, the recipient and the sizes before it accepts a
-// single payload byte, and knows exactly how many bytes to expect.
+// single payload byte, and knows exactly how many bytes to expect. Packages
+// of both kinds travel this way.
+//
+// A protected ELF (kind "elf") is stored differently, ELF first, so that
+// readelf, objdump and the host's own tools read the stored file:
+//
+//   ...   payload: the protected ELF, exactly manifest.payload_size bytes
+//   ...   manifest JWS
+//   u32   manifest JWS length (big-endian)
+//   magic "SEALDPE1" (8 bytes)
+//
+// The processor rearranges a protected ELF while staging it; both layouts
+// have the same size. ReadPackageLayout reads either.
 #pragma once
 
 #include <cstdint>
@@ -37,5 +49,20 @@ Result<std::optional<PackagePrefix>> ParsePackagePrefix(ByteView head);
 
 // Reads and parses the prefix from the start of a file descriptor.
 Result<PackagePrefix> ReadPackagePrefix(int fd);
+
+inline constexpr char kElfTrailerMagic[] = "SEALDPE1";  // 8 bytes, no NUL stored
+inline constexpr size_t kElfTrailerFixedSize = 4 + kPackageMagicSize;
+
+Bytes EncodeElfTrailer(std::string_view manifest_jws);
+
+// A stored package of either layout. The caller checks payload_size against
+// the verified manifest.
+struct PackageLayout {
+  std::string manifest_jws;
+  uint64_t payload_offset = 0;
+  uint64_t payload_size = 0;
+  bool elf_first = false;
+};
+Result<PackageLayout> ReadPackageLayout(int fd);
 
 }  // namespace sealdrop

@@ -1,6 +1,7 @@
 #include "package/sealer.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "crypto/random.h"
 #include "package/chunked.h"
 #include "package/package_file.h"
+#include "package/protected_elf.h"
 
 namespace sealdrop {
 
@@ -23,10 +25,48 @@ struct PackageSealer::Impl {
   std::optional<ChunkSealer> chunks;
   bool prefix_sent = false;
   uint64_t next_chunk = 0;
+  // kind "elf": the program mapped read-only, and the second sealing pass.
+  void* map = MAP_FAILED;
+  size_t map_size = 0;
+  std::optional<ElfSealStream> elf;
   ~Impl() {
+    if (map != MAP_FAILED) ::munmap(map, map_size);
     if (fd >= 0) ::close(fd);
   }
 };
+
+namespace {
+
+// Plans a protected ELF and runs the first sealing pass, which only learns
+// the tags the manifest must carry.
+Status PlanElf(PackageSealer::Impl& im, const SecretBytes& kx) {
+  Manifest& m = im.manifest;
+  if (m.plaintext_size == 0) return Fail(ErrorCode::kMalformed, "the program file is empty");
+  im.map_size = static_cast<size_t>(m.plaintext_size);
+  im.map = ::mmap(nullptr, im.map_size, PROT_READ, MAP_PRIVATE, im.fd, 0);
+  if (im.map == MAP_FAILED) return Fail(ErrorCode::kIo, std::string("cannot map the program file: ") + std::strerror(errno));
+  ByteView file(static_cast<const uint8_t*>(im.map), im.map_size);
+  SEALDROP_ASSIGN(ElfPlan plan, PlanProtectedElf(file));
+  m.payload_suite = kElfSuiteName;
+  m.payload_size = m.plaintext_size;
+  m.plain_sha256 = plan.plain_sha256;
+  SEALDROP_ASSIGN(ElfSealStream first, ElfSealStream::Create(file, plan.ranges, plan.plain_sha256, kx, m.nonce_prefix));
+  Bytes scratch;
+  scratch.reserve(kChunkSize);
+  for (;;) {
+    scratch.clear();
+    SEALDROP_ASSIGN(bool more, first.Next(scratch, kChunkSize));
+    if (!more) break;
+  }
+  for (size_t i = 0; i < plan.ranges.size(); ++i)
+    m.ranges.push_back({plan.ranges[i].offset, plan.ranges[i].size, first.tags()[i]});
+  SEALDROP_ASSIGN(ElfSealStream second, ElfSealStream::Create(file, plan.ranges, plan.plain_sha256, kx,
+                                                              m.nonce_prefix, first.tags()));
+  im.elf.emplace(std::move(second));
+  return Ok();
+}
+
+}  // namespace
 
 PackageSealer::PackageSealer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PackageSealer::PackageSealer(PackageSealer&&) noexcept = default;
@@ -53,11 +93,17 @@ Result<PackageSealer> PackageSealer::Create(const SealRequest& req) {
   m.version = req.version;
   m.kind = req.kind;
   m.plaintext_size = static_cast<uint64_t>(st.st_size);
-  m.payload_suite = kChunkSuiteName;
-  m.chunk_size = kChunkSize;
   m.nonce_prefix = RandomBytes(kChunkNoncePrefixSize);
-  m.chunks = ChunkCount(m.plaintext_size);
-  m.payload_size = SealedPayloadSize(m.plaintext_size);
+  m.rights = req.rights;
+  if (m.kind == "elf") {
+    m.rights.export_plaintext = false;
+    SEALDROP_TRY(PlanElf(*impl, kx));
+  } else {
+    m.payload_suite = kChunkSuiteName;
+    m.chunk_size = kChunkSize;
+    m.chunks = ChunkCount(m.plaintext_size);
+    m.payload_size = SealedPayloadSize(m.plaintext_size);
+  }
   m.device_serial = req.device_serial;
   m.recipient_key_id = req.recipient_key->KeyId();
   m.envelope_suite = kHpkeSuiteName;
@@ -73,8 +119,10 @@ Result<PackageSealer> PackageSealer::Create(const SealRequest& req) {
                                               AsBytes(SerializeManifest(m))));
   if (impl->manifest_jws.size() > kMaxManifestJwsSize)
     return Fail(ErrorCode::kTooLarge, "the manifest is too large");
-  SEALDROP_ASSIGN(auto sealer, ChunkSealer::Create(kx, m.nonce_prefix, m.plaintext_size));
-  impl->chunks.emplace(std::move(sealer));
+  if (!impl->elf) {
+    SEALDROP_ASSIGN(auto sealer, ChunkSealer::Create(kx, m.nonce_prefix, m.plaintext_size));
+    impl->chunks.emplace(std::move(sealer));
+  }
   return PackageSealer(std::move(impl));
 }
 
@@ -92,6 +140,7 @@ Result<bool> PackageSealer::Next(Bytes& out) {
     im.prefix_sent = true;
     return true;
   }
+  if (im.elf) return im.elf->Next(out, kChunkSize);
   if (im.chunks->done()) return false;
   // Read and seal in place at the end of `out`: no per-chunk buffer.
   size_t n = ChunkPlaintextSize(im.manifest.plaintext_size, im.next_chunk);

@@ -2,9 +2,16 @@
 //
 // PackageSealer draws a fresh content key Kx, wraps it to the recipient's
 // key-wrap public key with HPKE (envelope), builds and signs the manifest, and
-// then produces the package file piece by piece: the prefix first, then one
-// sealed 64 KiB chunk per call, reading the plaintext with pread. Memory stays
-// at one chunk whatever the program's size.
+// then produces the package file piece by piece: the prefix first, then at
+// most 64 KiB (+ a tag) per call. Memory stays at one piece whatever the
+// program's size.
+//
+// kind "data": one sealed chunk per call (package/chunked.h), read with pread.
+// kind "elf": a protected ELF (package/protected_elf.h). The program is
+// mapped read-only and sealed twice: a first pass learns the section tags the
+// signed manifest carries, the second produces the bytes (AES-GCM is cheap
+// next to the transfer; holding the ciphertext would cost the program's size
+// in memory).
 //
 // Thread safety: one sealer per delivery, used from one thread.
 #pragma once
@@ -26,16 +33,18 @@ struct SealRequest {
   int64_t program_id = 0;
   std::string name;
   std::string version;
-  std::string kind = "data";
+  std::string kind = "data";  // "elf" needs a file PlanProtectedElf accepts
   std::optional<EcPublicKey> recipient_key;  // the processor's key-wrap key (certified); required
   std::string device_serial;
   std::string order_id;
   const EcPrivateKey* server_key = nullptr;  // signs the manifest; must outlive the sealer
   int64_t issued_at = 0;
+  Rights rights;  // export is never granted for "elf"
 };
 
 class PackageSealer {
  public:
+  struct Impl;
   static Result<PackageSealer> Create(const SealRequest& request);
   PackageSealer(PackageSealer&&) noexcept;
   PackageSealer& operator=(PackageSealer&&) noexcept;
@@ -49,7 +58,6 @@ class PackageSealer {
   Result<bool> Next(Bytes& out);
 
  private:
-  struct Impl;
   explicit PackageSealer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -295,11 +295,12 @@ Status ServerSession::HandleCapabilities(ByteView body) {
   req.order_id = order_->order_id;
   req.server_key = &*ctx_.identity.key;
   req.issued_at = UnixSeconds(ctx_.now());
+  req.rights.export_plaintext = order_->program->may_export;
   SEALDROP_ASSIGN(PackageSealer sealer, PackageSealer::Create(req));
   uint8_t total[8];
   StoreU64(total, sealer.total_size());
-  order_->digest.emplace(sealer.total_size() - sealer.manifest().payload_size,
-                         sealer.manifest().plaintext_size);
+  order_->digest.emplace(
+      PackageDigest::For(sealer.total_size() - sealer.manifest().payload_size, sealer.manifest()));
   order_->sealer.emplace(std::move(sealer));
   state_ = State::kStreaming;
   SendInner(InnerType::kPackageBegin, ByteView(total, 8));

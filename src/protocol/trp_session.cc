@@ -118,6 +118,10 @@ Status TrpSession::OnFrame(FrameView f) {
       Digest mine = *digest;
       if (f.body.size() != mine.size() || !ConstantTimeEqual(f.body, mine))
         return Fail({ErrorCode::kCryptoFailure, "the package digest does not match what was received"});
+      if (manifest_->kind == "elf") {
+        auto st = staging_.Append(EncodeElfTrailer(manifest_jws_));
+        if (!st) return Fail(st.error());
+      }
       auto st = staging_.Finish();
       if (!st) return Fail(st.error());
       HeldPackage held;
@@ -155,9 +159,14 @@ Status TrpSession::OnPackageBytes(ByteView bytes) {
       return Fail({ErrorCode::kMalformed, "the announced size does not match the manifest"});
     manifest_ = std::move(*m);
     manifest_jws_ = (*prefix)->manifest_jws;
-    digest_.emplace((*prefix)->payload_offset, manifest_->plaintext_size);
+    digest_.emplace(PackageDigest::For((*prefix)->payload_offset, *manifest_));
     digest_->Update(prefix_buffer_);
-    auto st = staging_.Append(prefix_buffer_);
+    // A protected ELF is staged ELF first, its manifest in a trailer
+    // (package/package_file.h), so the host can read the stored program's
+    // plaintext tables with ELF tools.
+    ByteView to_stage = prefix_buffer_;
+    if (manifest_->kind == "elf") to_stage = to_stage.subspan((*prefix)->payload_offset);
+    auto st = staging_.Append(to_stage);
     Bytes().swap(prefix_buffer_);
     if (!st) return Fail(st.error());
     return Ok();

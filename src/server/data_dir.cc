@@ -1,6 +1,7 @@
 #include "server/data_dir.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -14,6 +15,7 @@
 #include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "ledger/sqlite_ledger.h"
+#include "package/protected_elf.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
@@ -161,8 +163,23 @@ Result<LoadedServer> LoadServerData(const fs::path& data) {
   return s;
 }
 
+namespace {
+// An ELF program is sealed as a protected ELF at every purchase; refuse now,
+// with the reason, one that could never be.
+Status CheckProtectable(int fd, uint64_t size, const fs::path& file) {
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (map == MAP_FAILED) return Fail(ErrorCode::kIo, "cannot map the program copy");
+  auto plan = PlanProtectedElf(ByteView(static_cast<const uint8_t*>(map), size));
+  ::munmap(map, size);
+  if (!plan)
+    return Fail(plan.error().code, file.string() + " cannot be sealed as a protected program: " + plan.error().message);
+  return Ok();
+}
+}  // namespace
+
 Result<ProgramRecord> AddProgramFile(const fs::path& data, Ledger& ledger, const fs::path& file,
-                                     const std::string& name, const std::string& version, int64_t price) {
+                                     const std::string& name, const std::string& version, int64_t price,
+                                     bool may_export) {
   if (!ValidName(name)) return Fail(ErrorCode::kInvalidArgument, "the program name must be 1-64 letters, digits, '-', '_', '.' or '+', not starting with '.'");
   if (!ValidName(version)) return Fail(ErrorCode::kInvalidArgument, "the version must be 1-64 letters, digits, '-', '_', '.' or '+', not starting with '.'");
   if (price < 0) return Fail(ErrorCode::kInvalidArgument, "the price cannot be negative");
@@ -170,7 +187,7 @@ Result<ProgramRecord> AddProgramFile(const fs::path& data, Ledger& ledger, const
   if (in < 0) return Fail(ErrorCode::kIo, "cannot open " + file.string() + ": " + std::strerror(errno));
   fs::path dest = data / "programs" / (RandomHexId(16) + ".bin");
   fs::path tmp = TempPathFor(dest);
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int out = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0) {
     ::close(in);
     return Fail(ErrorCode::kIo, "cannot write into " + (data / "programs").string());
@@ -191,6 +208,9 @@ Result<ProgramRecord> AddProgramFile(const fs::path& data, Ledger& ledger, const
     if (::write(out, buf.data(), static_cast<size_t>(n)) != n) { st = Fail(ErrorCode::kIo, "cannot copy the program (disk full?)"); break; }
   }
   ::close(in);
+  if (st && elf && may_export)
+    st = Fail(ErrorCode::kInvalidArgument, "--export is for data files; a program's plaintext never leaves the processor");
+  if (st && elf) st = CheckProtectable(out, size, file);
   if (st && ::fsync(out) != 0) st = Fail(ErrorCode::kIo, "cannot sync the program copy");
   ::close(out);
   if (st) st = CommitRename(tmp, dest);
@@ -203,6 +223,7 @@ Result<ProgramRecord> AddProgramFile(const fs::path& data, Ledger& ledger, const
   p.version = version;
   p.price = price;
   p.kind = elf ? "elf" : "data";
+  p.may_export = may_export;
   p.path = fs::absolute(dest).string();
   p.size = size;
   p.sha256 = HexEncode(hash.Final());

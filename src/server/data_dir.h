@@ -53,9 +53,11 @@ Result<std::unique_ptr<Ledger>> OpenServerLedger(const std::filesystem::path& da
 Result<LoadedServer> LoadServerData(const std::filesystem::path& data);
 
 // Copies FILE into DATA/programs and registers it. Kind is "elf" for ELF
-// files, "data" otherwise.
+// files, which must be protectable (PlanProtectedElf: 64-bit little-endian
+// executables with section headers and no writable code), "data" otherwise.
+// `may_export` is for data only.
 Result<ProgramRecord> AddProgramFile(const std::filesystem::path& data, Ledger& ledger,
                                      const std::filesystem::path& file, const std::string& name,
-                                     const std::string& version, int64_t price);
+                                     const std::string& version, int64_t price, bool may_export = false);
 
 }  // namespace sealdrop

@@ -21,7 +21,9 @@
 
 #include "crypto/jws.h"
 #include "package/opener.h"
+#include "package/elf.h"
 #include "package/package_file.h"
+#include "package/protected_elf.h"
 #include "trp/licences.h"
 
 namespace sealdrop {
@@ -83,35 +85,55 @@ struct Fd {
   }
 };
 
+// The decrypted program must not need a writable and executable page. The
+// server checked this when the program was added; the processor checks again
+// on the authenticated image, read-only through a mapping of the sealed
+// memfd (it cannot shrink under the mapping).
+Status CheckImage(int fd, uint64_t size) {
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return Fail(ErrorCode::kIo, std::string("cannot map the program image: ") + std::strerror(errno));
+  auto image = ParseElf(ByteView(static_cast<const uint8_t*>(map), size));
+  Status st = image ? CheckNoWritableCode(*image) : Status(std::unexpected(image.error()));
+  ::munmap(map, size);
+  if (!st) return Fail(ErrorCode::kRefused, "the processor will not run this program: " + st.error().message);
+  return Ok();
+}
+
 }  // namespace
 
 Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req) {
   if (!state.confined())
     return Fail(ErrorCode::kRefused, "this processor runs no programs: it could not hide its state from them "
                                      "(see its log; run it as root or allow unprivileged user namespaces)");
-  SEALDROP_ASSIGN(PackagePrefix prefix, ReadPackagePrefix(req.package_fd));
+  SEALDROP_ASSIGN(PackageLayout layout, ReadPackageLayout(req.package_fd));
   // The package id is read before the signature is checked only to find the
   // licence; the licence's key then decides whether the manifest is genuine.
-  SEALDROP_ASSIGN(Jws unverified, JwsParse(prefix.manifest_jws));
+  SEALDROP_ASSIGN(Jws unverified, JwsParse(layout.manifest_jws));
   SEALDROP_ASSIGN(Manifest claimed, ParseManifest(unverified.payload));
   SEALDROP_ASSIGN(LicenceRecord licence, FindLicence(state.dir(), claimed.package_id));
   SEALDROP_ASSIGN(EcPublicKey server_key, EcPublicKey::FromPem(licence.server_key_pem));
   const TrpIdentity& id = state.identity();
-  SEALDROP_ASSIGN(Manifest m, VerifyManifest(prefix.manifest_jws, server_key,
+  SEALDROP_ASSIGN(Manifest m, VerifyManifest(layout.manifest_jws, server_key,
                                              Recipient{id.device_serial, id.key_wrap_key_id}));
   if (m.program_id != licence.program_id)
     return Fail(ErrorCode::kRefused, "the package does not match its licence");
+  if (layout.elf_first != (m.kind == "elf") || layout.payload_size != m.payload_size)
+    return Fail(ErrorCode::kCryptoFailure, "the stored package of " + m.name +
+                                               " is damaged or was altered; run 'sealdrop get " + m.name +
+                                               "' to download it again at no charge");
   SEALDROP_ASSIGN(SecretBytes kx, UnwrapContentKey(m, state.keywrap_key()));
 
   Fd image{::memfd_create("sealdrop-program", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
   if (image.fd < 0) return Fail(ErrorCode::kIo, std::string("cannot create a sealed memory file: ") + std::strerror(errno));
   bool script = false;
   bool first = true;
-  auto decrypted = DecryptPayload(req.package_fd, prefix.payload_offset, m, kx, [&](ByteView chunk) {
+  auto sink = [&](ByteView chunk) {
     if (first && chunk.size() >= 2) script = chunk[0] == '#' && chunk[1] == '!';
     first = false;
     return WriteAll(image.fd, chunk);
-  });
+  };
+  auto decrypted = m.kind == "elf" ? DecryptProtectedElf(req.package_fd, m, kx, sink)
+                                   : DecryptPayload(req.package_fd, layout.payload_offset, m, kx, sink);
   if (!decrypted) {
     if (decrypted.error().code == ErrorCode::kIo) return std::unexpected(decrypted.error());
     return Fail(ErrorCode::kCryptoFailure, "the stored package of " + m.name +
@@ -120,6 +142,7 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   }
   if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
+  if (m.kind == "elf") SEALDROP_TRY(CheckImage(image.fd, m.payload_size));
   // exec() resets PR_SET_DUMPABLE unless the image is unreadable to the new
   // process: an execute-only ELF image, exec'd without capabilities (see the
   // child below), keeps the program non-dumpable: no same-uid ptrace, no

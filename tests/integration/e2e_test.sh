@@ -67,12 +67,17 @@ check "when the client is interrupted, the processor ends the program" bash -c "
 same "a program that finishes reports its exit code" "$(as alice dev1 run sleeper -- 0; echo $?)" 0
 
 echo "# the host never holds plaintext"
-python3 - "$work/hello" "$work/home-alice/packages/hello.sdpkg" "$work/relay.trace" "$work/server.log" \
-  "$work/dev1.log" <<'PY' >"$work/plain.out" 2>&1 && ok "no 32-byte run of the program in package, relayed frames or logs" || { not_ok "plaintext leaked"; cat "$work/plain.out"; }
+# The stored protected ELF keeps its headers and import tables plaintext by
+# design: its code and data sections are checked (elfcheck.py); the relayed
+# frames and the logs must hold no run of the program at all.
+check "no 32-byte run of the program's code or data in the stored package" \
+  python3 "$here/elfcheck.py" leaks "$work/hello" "$work/home-alice/packages/hello.sdpkg"
+python3 - "$work/hello" "$work/relay.trace" "$work/server.log" \
+  "$work/dev1.log" <<'PY' >"$work/plain.out" 2>&1 && ok "no 32-byte run of the program in relayed frames or logs" || { not_ok "plaintext leaked"; cat "$work/plain.out"; }
 import sys
 plain = open(sys.argv[1], "rb").read()
 hay = [open(p, "rb").read() for p in sys.argv[2:]]
-assert all(len(h) > 0 for h in hay[:2]), "package or trace is empty"
+assert len(hay[0]) > 0, "the relay trace is empty"
 # Every 32-byte window of the program that is not trivially repetitive.
 for off in range(0, len(plain) - 32, 16):
     w = plain[off:off + 32]
