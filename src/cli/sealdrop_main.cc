@@ -7,12 +7,14 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
 #include "cli/cli_common.h"
 #include "client/home.h"
+#include "client/inspect.h"
 #include "client/link.h"
 #include "client/progress.h"
 #include "client/trp_client.h"
@@ -48,6 +50,8 @@ struct Globals {
 Result<std::unique_ptr<ServerLink>> Session(const Globals& g, Credentials& creds, ControlMessage* welcome = nullptr) {
   SEALDROP_ASSIGN(creds, g.home->LoadCredentials());
   SEALDROP_ASSIGN(auto link, ServerLink::Connect({g.server.empty() ? creds.server : g.server, g.ca}));
+  // Remembered for 'sealdrop inspect'; failing to keep it is no reason to stop.
+  (void)g.home->SaveServerCertificate(link->ServerCertificatePem());
   ControlMessage login{.type = "login"};
   login.user = creds.user;
   login.token = creds.token;
@@ -156,6 +160,37 @@ int Order(const Globals& g, bool purchase, const std::string& name, const std::s
   }
   return 0;
 }
+int Inspect(const ClientHome& home, const std::string& what, const std::string& cert_file, bool as_json) {
+  fs::path file = what;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    auto stored = home.FindPackage(what);
+    if (!stored) return cli::Report(kProg, {ErrorCode::kNotFound, "no package file or stored program named \"" + what + "\""});
+    file = stored->file;
+  }
+  std::optional<Certificate> cert;
+  fs::path cert_path = cert_file.empty() ? home.ServerCertificatePath() : fs::path(cert_file);
+  if (!cert_file.empty() || fs::exists(cert_path, ec)) {
+    auto pem = ReadTextFile(cert_path, 1 << 20);
+    if (!pem) return cli::Report(kProg, pem.error());
+    auto parsed = Certificate::FromPem(*pem);
+    if (!parsed) return cli::Report(kProg, {ErrorCode::kInvalidArgument, cert_path.string() + " is not a PEM certificate"});
+    cert = std::move(*parsed);
+  }
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cli::Report(kProg, {ErrorCode::kIo, "cannot open " + file.string() + ": " + std::strerror(errno)});
+  auto report = InspectPackage(fd, cert);
+  ::close(fd);
+  if (!report) return cli::Report(kProg, {report.error().code, file.string() + ": " + report.error().message});
+  (*report)["file"] = file.string();
+  if (as_json) std::cout << report->dump(2) << "\n";
+  else std::cout << "file         " << file.string() << "\n" << FormatInspection(*report);
+  const std::string status = (*report)["signature"]["status"];
+  bool plain_ok = !report->contains("elf") || (*report)["elf"].value("plaintext_parts_match", false);
+  // A package that is visibly damaged or forged is reported, and fails.
+  return status == "invalid" || !plain_ok || !(*report)["payload"]["size_matches_manifest"].get<bool>() ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +229,14 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "List the programs this processor holds licences for");
   list->add_flag("--json", as_json, "Print JSON");
   run->prefix_command(false);
+  std::string package_arg, cert_file;
+  auto* inspect = app.add_subcommand(
+      "inspect", "Show what a package holds without any key: manifest, signature, and for a program its imports "
+                 "and which sections are encrypted");
+  inspect->add_option("PACKAGE", package_arg, "A package file, or the name of a stored program")->required();
+  inspect->add_option("--cert", cert_file, "Server certificate to check the signature with (default: the one "
+                                           "verified at the last connection)");
+  inspect->add_flag("--json", as_json, "Print JSON");
 
   try {
     app.parse(argc, argv);
@@ -208,6 +251,7 @@ int main(int argc, char** argv) {
   g.home = &*home;
   std::signal(SIGPIPE, SIG_IGN);
 
+  if (*inspect) return Inspect(*home, package_arg, cert_file, as_json);
   if (*login) {
     auto password = cli::ReadSecret("SEALDROP_PASSWORD", "password");
     if (!password) return cli::Report(kProg, password.error());
@@ -223,6 +267,7 @@ int main(int argc, char** argv) {
     if (reply->type == "error") return cli::Report(kProg, {ErrorCodeFromName(reply->code), reply->message});
     if (reply->token.empty()) return cli::Report(kProg, {ErrorCode::kInternal, "the server issued no login token"});
     if (auto st = home->SaveCredentials({server, user, reply->token}); !st) return cli::Report(kProg, st.error());
+    (void)home->SaveServerCertificate((*link)->ServerCertificatePem());
     std::cout << "logged in as " << user << " at " << server << " (balance " << reply->balance << ")\n";
     return 0;
   }

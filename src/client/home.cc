@@ -53,6 +53,13 @@ Result<Credentials> ClientHome::LoadCredentials() const {
   return c;
 }
 
+Status ClientHome::SaveServerCertificate(const std::string& pem) const {
+  if (pem.empty()) return Ok();
+  auto old = ReadTextFile(ServerCertificatePath(), 1 << 20);
+  if (old && *old == pem) return Ok();
+  return WriteFileAtomic(ServerCertificatePath(), pem, 0644);
+}
+
 Status ClientHome::SaveReceipt(const std::string& receipt_id, const std::string& jws) const {
   if (!SafeName(receipt_id)) return Fail(ErrorCode::kMalformed, "the server sent a malformed receipt id");
   return WriteFileAtomic(dir_ / "receipts" / (receipt_id + ".jws"), jws + "\n", 0600);

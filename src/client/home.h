@@ -1,6 +1,8 @@
 // The client's files under SEALDROP_HOME (default $XDG_DATA_HOME/sealdrop,
 // else ~/.local/share/sealdrop), mode 0700:
 //   credentials.json      {"server","user","token"}, mode 0600 (from login)
+//   server.pem            the server certificate last verified against the
+//                         vendor root (for 'sealdrop inspect')
 //   receipts/ID.jws       every receipt received, written before anything else
 //   packages/NAME.sdpkg   the encrypted package of each program
 //   packages/NAME.json    {"name","version","package_id","receipt_id","size"}
@@ -45,6 +47,9 @@ class ClientHome {
   const std::filesystem::path& dir() const { return dir_; }
 
   Status SaveCredentials(const Credentials& c) const;
+  // Kept only when it changed; an empty PEM is ignored.
+  Status SaveServerCertificate(const std::string& pem) const;
+  std::filesystem::path ServerCertificatePath() const { return dir_ / "server.pem"; }
   Result<Credentials> LoadCredentials() const;
 
   Status SaveReceipt(const std::string& receipt_id, const std::string& jws) const;

@@ -168,6 +168,10 @@ Result<std::unique_ptr<ServerLink>> ServerLink::Connect(const LinkOptions& optio
   return std::unique_ptr<ServerLink>(new ServerLink(std::move(impl)));
 }
 
+std::string ServerLink::ServerCertificatePem() const {
+  return impl_ && impl_->ws ? impl_->ws->next_layer().engine().PeerCertificatePem() : std::string();
+}
+
 void ServerLink::Close() {
   if (!impl_ || !impl_->ws) return;
   boost::system::error_code ec;

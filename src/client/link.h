@@ -50,6 +50,9 @@ class ServerLink {
   // processor at trp_socket.
   Status RunOrder(HostSession& host, const std::string& trp_socket, const OrderSink& sink);
   void Close();
+  // The server's certificate (PEM), verified against the vendor root and
+  // the host name during Connect.
+  std::string ServerCertificatePem() const;
 
   struct Impl;
 

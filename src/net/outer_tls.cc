@@ -3,6 +3,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <openssl/pem.h>
+
 #include "crypto/ossl_internal.h"
 #include "protocol/channel_bio.h"
 
@@ -92,6 +94,16 @@ Bytes OuterTls::TakeOutgoing() {
 bool OuterTls::has_outgoing() const { return !impl_->buffers.out.empty(); }
 std::span<uint8_t> OuterTls::PrepareInput(size_t n) { return impl_->buffers.PrepareInput(n); }
 void OuterTls::CommitInput(size_t used) { impl_->buffers.CommitInput(used); }
+
+std::string OuterTls::PeerCertificatePem() const {
+  UniquePtr<X509> cert(SSL_get1_peer_certificate(impl_->ssl.get()));
+  if (!cert) return "";
+  UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) return "";
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
 
 std::string OuterTls::LastError() {
   long verify = SSL_get_verify_result(impl_->ssl.get());

@@ -44,6 +44,8 @@ class OuterTls {
 
   // The OpenSSL error queue as text, for errors.
   std::string LastError();
+  // After the handshake: the peer's certificate (PEM), empty if none.
+  std::string PeerCertificatePem() const;
 
   struct Impl;
 

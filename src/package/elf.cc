@@ -159,7 +159,7 @@ Status ReadDynamic(ByteView file, ElfImage& img) {
     }
   }
   if (flags & DF_TEXTREL) img.text_relocations = true;
-  img.is_pie = img.type == ET_DYN && ((flags_1 & DF_1_PIE) != 0 || !img.interpreter.empty());
+  img.is_pie = img.type == ET_DYN && (flags_1 & DF_1_PIE) != 0;
   return Ok();
 }
 
@@ -242,6 +242,9 @@ Result<ElfImage> ParseElf(ByteView file) {
   SEALDROP_TRY(ReadInterpreter(file, img));
   SEALDROP_TRY(ReadDynamic(file, img));
   SEALDROP_TRY(ReadSymbols(file, img));
+  // A program the kernel starts through an interpreter is position-
+  // independent whatever its dynamic flags say (static-pie has none).
+  if (img.type == ET_DYN && !img.interpreter.empty()) img.is_pie = true;
   return img;
 }
 

@@ -132,10 +132,17 @@ Status DecryptProtectedElf(int fd, const Manifest& m, const SecretBytes& kx,
                            const std::function<Status(ByteView)>& sink) {
   if (m.payload_suite != kElfSuiteName || m.ranges.empty())
     return Fail(ErrorCode::kMalformed, "the package is not a protected ELF");
+  for (const SealedRange& r : m.ranges)
+    if (r.tag.size() != kGcmTagSize) return Fail(ErrorCode::kMalformed, "a range's tag has the wrong size");
   SEALDROP_ASSIGN(Aes256GcmRaw aead, Aes256GcmRaw::Create(kx));
   Sha256 plain_hash;
   constexpr size_t kBuffer = 1 << 20;
   Bytes buf(kBuffer);
+  // The buffer holds plaintext: wiped on every way out.
+  struct Wipe {
+    Bytes& b;
+    ~Wipe() { SecureWipe(b.data(), b.size()); }
+  } wipe{buf};
   bool tags_ok = true;
   uint64_t at = 0;
   auto pass_plain = [&](uint64_t end) -> Status {
@@ -167,7 +174,6 @@ Status DecryptProtectedElf(int fd, const Manifest& m, const SecretBytes& kx,
     }
   }
   if (tags_ok) SEALDROP_TRY(pass_plain(m.payload_size));
-  SecureWipe(buf.data(), buf.size());
   Digest d = plain_hash.Final();
   if (!tags_ok || !ConstantTimeEqual(ByteView(d.data(), d.size()), m.plain_sha256))
     return Fail(ErrorCode::kCryptoFailure, "the protected program does not match its manifest");

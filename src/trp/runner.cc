@@ -108,13 +108,21 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   SEALDROP_ASSIGN(PackageLayout layout, ReadPackageLayout(req.package_fd));
   // The package id is read before the signature is checked only to find the
   // licence; the licence's key then decides whether the manifest is genuine.
-  SEALDROP_ASSIGN(Jws unverified, JwsParse(layout.manifest_jws));
-  SEALDROP_ASSIGN(Manifest claimed, ParseManifest(unverified.payload));
-  SEALDROP_ASSIGN(LicenceRecord licence, FindLicence(state.dir(), claimed.package_id));
+  auto unverified = JwsParse(layout.manifest_jws);
+  auto claimed = unverified ? ParseManifest(unverified->payload) : std::unexpected(unverified.error());
+  if (!claimed)
+    return Fail(ErrorCode::kMalformed, "the package's manifest is damaged or was altered (" +
+                                           claimed.error().message + "); download the program again with 'sealdrop get'");
+  SEALDROP_ASSIGN(LicenceRecord licence, FindLicence(state.dir(), claimed->package_id));
   SEALDROP_ASSIGN(EcPublicKey server_key, EcPublicKey::FromPem(licence.server_key_pem));
   const TrpIdentity& id = state.identity();
-  SEALDROP_ASSIGN(Manifest m, VerifyManifest(layout.manifest_jws, server_key,
-                                             Recipient{id.device_serial, id.key_wrap_key_id}));
+  auto verified = VerifyManifest(layout.manifest_jws, server_key, Recipient{id.device_serial, id.key_wrap_key_id});
+  if (!verified && verified.error().code == ErrorCode::kCryptoFailure)
+    return Fail(ErrorCode::kCryptoFailure, "the manifest of the stored package of " + claimed->name +
+                                               " does not carry its server's signature: it was altered; run 'sealdrop get " +
+                                               claimed->name + "' to download it again at no charge");
+  if (!verified) return std::unexpected(verified.error());
+  Manifest m = std::move(*verified);
   if (m.program_id != licence.program_id)
     return Fail(ErrorCode::kRefused, "the package does not match its licence");
   if (layout.elf_first != (m.kind == "elf") || layout.payload_size != m.payload_size)
