@@ -229,6 +229,15 @@ int main(int argc, char** argv) {
   auto* list = app.add_subcommand("list", "List the programs this processor holds licences for");
   list->add_flag("--json", as_json, "Print JSON");
   run->prefix_command(false);
+  std::string with_program;
+  auto* open = app.add_subcommand(
+      "open", "Open a data package through the processor: sealdrop open NAME --with PROGRAM [-- ARGS...] feeds "
+              "its content to a program the processor runs; without --with it is written to standard output, "
+              "if the licence allows export");
+  open->add_option("NAME", name, "Data package name")->required();
+  open->add_option("--with", with_program, "A program bought for this processor, run with the content on its stdin");
+  open->add_option("ARGS", run_args, "Arguments for the program (after --)");
+  open->prefix_command(false);
   std::string package_arg, cert_file;
   auto* inspect = app.add_subcommand(
       "inspect", "Show what a package holds without any key: manifest, signature, and for a program its imports "
@@ -336,17 +345,40 @@ int main(int argc, char** argv) {
         std::cout << l.value("name", "") << "\t" << l.value("version", "") << "\t" << l.value("receipt_id", "") << "\n";
     return 0;
   }
-  if (*run) {
-    auto pkg = home->FindPackage(name);
-    if (!pkg) return cli::Report(kProg, pkg.error());
-    int fd = ::open(pkg->file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cli::Report(kProg, {ErrorCode::kIo, "cannot open " + pkg->file.string()});
+  if (*run || *open) {
+    auto open_package = [&](const std::string& n) -> Result<int> {
+      SEALDROP_ASSIGN(StoredPackage pkg, home->FindPackage(n));
+      int fd = ::open(pkg.file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return Fail(ErrorCode::kIo, "cannot open " + pkg.file.string() + ": " + std::strerror(errno));
+      return fd;
+    };
+    if (*open && with_program.empty() && !run_args.empty())
+      return cli::Report(kProg, {ErrorCode::kInvalidArgument, "arguments after -- are for the program given with --with"});
+    const std::string& program = *run ? name : with_program;
+    std::vector<int> fds;
+    auto close_all = [&] { for (int fd : fds) if (fd > 2) ::close(fd); };
+    if (!program.empty()) {
+      auto fd = open_package(program);
+      if (!fd) return cli::Report(kProg, fd.error());
+      fds = {0, 1, 2, *fd};
+    } else {
+      fds = {1};
+    }
+    if (*open) {
+      auto fd = open_package(name);
+      if (!fd) {
+        close_all();
+        return cli::Report(kProg, fd.error());
+      }
+      fds.push_back(*fd);
+    }
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
     std::error_code ec;
     json req = {{"args", run_args}, {"cwd", fs::current_path(ec).string()}, {"env", env}};
-    auto reply = TrpRequest(g.trp, TrpType::kRun, req.dump(), {0, 1, 2, fd});
-    ::close(fd);
+    if (*open) req["with"] = !program.empty();
+    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, req.dump(), fds);
+    close_all();
     if (!reply) return cli::Report(kProg, reply.error());
     json j = json::parse(reply->second, nullptr, false);
     if (j.is_discarded()) return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed exit status"});

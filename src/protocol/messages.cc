@@ -236,7 +236,8 @@ std::optional<size_t> TrpMaxBody(uint8_t type) {
     case TrpType::kInnerIn:
     case TrpType::kInnerOut: return kMaxInnerRelaySize;
     case TrpType::kRelease: return 64 * 1024;
-    case TrpType::kRun: return 256 * 1024;
+    case TrpType::kRun:
+    case TrpType::kOpen: return 256 * 1024;
     case TrpType::kDownloadComplete:
     case TrpType::kPackageEnd:
     case TrpType::kExit: return 4096;

@@ -116,6 +116,11 @@ enum class TrpType : uint8_t {
   kRun = 6,           // JSON {"args":[...],"cwd","env":[...]}; stdin, stdout, stderr
                       // and the package as fds (SCM_RIGHTS)
   kAbort = 7,         // empty: drop the held package
+  kOpen = 8,          // JSON {"with": bool, "args", "cwd", "env"}: a data package's
+                      // plaintext, with=false: to the host (export right needed),
+                      // fds stdout and the data package; with=true: as stdin of a
+                      // licensed program, fds stdin, stdout, stderr, the program's
+                      // package and the data package. Replies kExit or kError.
   // processor -> host
   kInnerOut = 0x81,         // inner TLS records for the server
   kDownloadComplete = 0x82, // JSON {"package_digest","size","package_id","name","version"}

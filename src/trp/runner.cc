@@ -17,6 +17,8 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <optional>
+#include <thread>
 #include <cstring>
 
 #include "crypto/jws.h"
@@ -99,13 +101,22 @@ Status CheckImage(int fd, uint64_t size) {
   return Ok();
 }
 
-}  // namespace
+std::unexpected<Error> Damaged(const Manifest& m) {
+  return std::unexpected(Error{ErrorCode::kCryptoFailure, "the stored package of " + m.name +
+                                                              " is damaged or was altered; run 'sealdrop get " +
+                                                              m.name + "' to download it again at no charge"});
+}
 
-Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req) {
-  if (!state.confined())
-    return Fail(ErrorCode::kRefused, "this processor runs no programs: it could not hide its state from them "
-                                     "(see its log; run it as root or allow unprivileged user namespaces)");
-  SEALDROP_ASSIGN(PackageLayout layout, ReadPackageLayout(req.package_fd));
+// A stored package this processor holds a licence for: layout, verified
+// manifest and content key. Every check that does not need the payload.
+struct Licensed {
+  PackageLayout layout;
+  Manifest manifest;
+  SecretBytes kx;
+};
+
+Result<Licensed> OpenLicensed(const ProcessorState& state, int fd) {
+  SEALDROP_ASSIGN(PackageLayout layout, ReadPackageLayout(fd));
   // The package id is read before the signature is checked only to find the
   // licence; the licence's key then decides whether the manifest is genuine.
   auto unverified = JwsParse(layout.manifest_jws);
@@ -125,11 +136,27 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   Manifest m = std::move(*verified);
   if (m.program_id != licence.program_id)
     return Fail(ErrorCode::kRefused, "the package does not match its licence");
-  if (layout.elf_first != (m.kind == "elf") || layout.payload_size != m.payload_size)
-    return Fail(ErrorCode::kCryptoFailure, "the stored package of " + m.name +
-                                               " is damaged or was altered; run 'sealdrop get " + m.name +
-                                               "' to download it again at no charge");
+  if (layout.elf_first != (m.kind == "elf") || layout.payload_size != m.payload_size) return Damaged(m);
   SEALDROP_ASSIGN(SecretBytes kx, UnwrapContentKey(m, state.keywrap_key()));
+  return Licensed{std::move(layout), std::move(m), std::move(kx)};
+}
+
+}  // namespace
+
+Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req) {
+  if (!state.confined())
+    return Fail(ErrorCode::kRefused, "this processor runs no programs: it could not hide its state from them "
+                                     "(see its log; run it as root or allow unprivileged user namespaces)");
+  SEALDROP_ASSIGN(Licensed program, OpenLicensed(state, req.package_fd));
+  const Manifest& m = program.manifest;
+  const PackageLayout& layout = program.layout;
+  const SecretBytes& kx = program.kx;
+  std::optional<Licensed> input;
+  if (req.input_package_fd >= 0) {
+    SEALDROP_ASSIGN(input, OpenLicensed(state, req.input_package_fd));
+    if (input->manifest.kind != "data")
+      return Fail(ErrorCode::kInvalidArgument, input->manifest.name + " is a program, not data to open");
+  }
 
   Fd image{::memfd_create("sealdrop-program", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
   if (image.fd < 0) return Fail(ErrorCode::kIo, std::string("cannot create a sealed memory file: ") + std::strerror(errno));
@@ -144,9 +171,7 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
                                    : DecryptPayload(req.package_fd, layout.payload_offset, m, kx, sink);
   if (!decrypted) {
     if (decrypted.error().code == ErrorCode::kIo) return std::unexpected(decrypted.error());
-    return Fail(ErrorCode::kCryptoFailure, "the stored package of " + m.name +
-                                               " is damaged or was altered; run 'sealdrop get " + m.name +
-                                               "' to download it again at no charge");
+    return Damaged(m);
   }
   if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
@@ -183,6 +208,20 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   // exit codes.
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) return Fail(ErrorCode::kIo, "cannot create a pipe");
+  // 'sealdrop open --with': the data's plaintext reaches the program's stdin
+  // through a pipe only the processor and the program hold.
+  Fd feed_read, feed_write;
+  if (input) {
+    int feed[2];
+    if (::pipe2(feed, O_CLOEXEC) != 0) {
+      ::close(report[0]);
+      ::close(report[1]);
+      return Fail(ErrorCode::kIo, "cannot create a pipe");
+    }
+    feed_read.fd = feed[0];
+    feed_write.fd = feed[1];
+  }
+  const int stdin_fd = input ? feed_read.fd : req.stdio[0];
 
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -197,7 +236,8 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
       (void)!::write(report[1], err, sizeof err);
       _exit(127);
     };
-    for (int i = 0; i < 3; ++i)
+    if (stdin_fd >= 0 && ::dup2(stdin_fd, 0) < 0) die(ChildStep::kStdio);
+    for (int i = 1; i < 3; ++i)
       if (req.stdio[i] >= 0 && ::dup2(req.stdio[i], i) < 0) die(ChildStep::kStdio);
     if (cwd != nullptr && ::chdir(cwd) != 0) die(ChildStep::kCwd);
     // The processor ignores SIGPIPE; the program must not inherit that.
@@ -241,11 +281,61 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     return Fail(static_cast<ChildStep>(err[0]) == ChildStep::kCwd ? ErrorCode::kInvalidArgument : ErrorCode::kRefused,
                 ChildStepMessage(static_cast<ChildStep>(err[0])) + ": " + std::strerror(err[1]));
   }
+  std::optional<Error> feed_error;
+  std::thread feeder;
+  if (input) {
+    ::close(feed_read.fd);
+    feed_read.fd = -1;
+    feeder = std::thread([&] {
+      bool reader_gone = false;
+      auto fed = DecryptPayload(req.input_package_fd, input->layout.payload_offset, input->manifest, input->kx,
+                                [&](ByteView chunk) -> Status {
+                                  size_t done = 0;
+                                  while (done < chunk.size()) {
+                                    ssize_t n = ::write(feed_write.fd, chunk.data() + done, chunk.size() - done);
+                                    if (n < 0 && errno == EINTR) continue;
+                                    if (n < 0 && errno == EPIPE) reader_gone = true;
+                                    if (n <= 0) return Fail(ErrorCode::kIo, "the program's input closed");
+                                    done += static_cast<size_t>(n);
+                                  }
+                                  return Ok();
+                                });
+      ::close(feed_write.fd);
+      feed_write.fd = -1;
+      if (!fed && !reader_gone) {
+        // The program has seen only authenticated chunks, but not all of
+        // them: it must not finish as if it had read the whole data.
+        ::kill(pid, SIGKILL);
+        feed_error = fed.error().code == ErrorCode::kIo ? fed.error() : Damaged(input->manifest).error();
+      }
+    });
+  }
   WaitForProgram(pid, req.host_fd, &status);
+  if (feeder.joinable()) feeder.join();
+  if (feed_error) return std::unexpected(*feed_error);
   RunOutcome out;
   if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
   return out;
+}
+
+}  // namespace sealdrop
+
+namespace sealdrop {
+
+Status ExportData(const ProcessorState& state, int package_fd, int out_fd) {
+  SEALDROP_ASSIGN(Licensed data, OpenLicensed(state, package_fd));
+  const Manifest& m = data.manifest;
+  if (m.kind != "data")
+    return Fail(ErrorCode::kInvalidArgument, m.name + " is a program; run it with 'sealdrop run " + m.name + "'");
+  if (!m.rights.export_plaintext)
+    return Fail(ErrorCode::kRefused, "the licence for " + m.name +
+                                         " does not allow exporting its content; open it with a program: "
+                                         "'sealdrop open " + m.name + " --with PROGRAM'");
+  auto st = DecryptPayload(package_fd, data.layout.payload_offset, m, data.kx,
+                           [&](ByteView chunk) { return WriteAll(out_fd, chunk); });
+  if (!st && st.error().code != ErrorCode::kIo) return Damaged(m);
+  return st;
 }
 
 }  // namespace sealdrop

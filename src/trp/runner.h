@@ -37,6 +37,11 @@ struct RunRequest {
   int stdio[3] = {-1, -1, -1};
   int package_fd = -1;
   int host_fd = -1;  // the host's connection: if it closes, the program is ended
+  // A licensed data package whose plaintext becomes the program's stdin
+  // (instead of stdio[0]) through a pipe ('sealdrop open NAME --with PROG').
+  // If the data turns out damaged midway, the program is killed and the run
+  // fails: it has read only authenticated chunks, but not all of them.
+  int input_package_fd = -1;
 };
 
 struct RunOutcome {
@@ -51,5 +56,11 @@ inline const std::vector<std::string> kPassedEnvironment = {"LANG", "LC_ALL", "T
 inline constexpr char kProgramPath[] = "PATH=/usr/local/bin:/usr/bin:/bin";
 
 Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& request);
+
+// Writes a licensed data package's plaintext to out_fd ('sealdrop open NAME'
+// without --with), only if its manifest grants export. Each chunk is
+// authenticated before it is written; a damaged package fails after the
+// chunks before the damage.
+Status ExportData(const ProcessorState& state, int package_fd, int out_fd);
 
 }  // namespace sealdrop

@@ -171,6 +171,8 @@ class Connection {
       }
       case TrpType::kRun:
         return HandleRun(f.body);
+      case TrpType::kOpen:
+        return HandleOpen(f.body);
       default:
         return SendError({ErrorCode::kWrongState, "the processor does not accept that message from the host"});
     }
@@ -203,11 +205,37 @@ class Connection {
     return ok;
   }
 
-  bool HandleRun(ByteView body) {
+  // Takes the next n descriptors the host sent, or none if it sent fewer.
+  std::optional<std::vector<int>> TakeFds(size_t n) {
+    if (fds_.size() < n) return std::nullopt;
+    std::vector<int> taken(fds_.begin(), fds_.begin() + static_cast<ptrdiff_t>(n));
+    fds_.erase(fds_.begin(), fds_.begin() + static_cast<ptrdiff_t>(n));
+    return taken;
+  }
+
+  bool HandleOpen(ByteView body) {
+    json j = json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("with") || !j["with"].is_boolean())
+      return SendError({ErrorCode::kMalformed, "the open message is malformed"});
+    if (!j["with"].get<bool>()) {
+      auto fds = TakeFds(2);
+      if (!fds) return SendError({ErrorCode::kInvalidArgument, "open needs stdout and the data package"});
+      auto st = ExportData(state_, (*fds)[1], (*fds)[0]);
+      for (int fd : *fds) ::close(fd);
+      if (!st) return SendError(st.error());
+      return SendJson(TrpType::kExit, {{"exit_code", 0}});
+    }
+    return HandleRun(body, /*with_input=*/true);
+  }
+
+  bool HandleRun(ByteView body, bool with_input = false) {
     json j = json::parse(body.begin(), body.end(), nullptr, false);
     if (j.is_discarded() || !j.is_object())
       return SendError({ErrorCode::kMalformed, "the run message is malformed"});
-    if (fds_.size() < 4) return SendError({ErrorCode::kInvalidArgument, "run needs stdin, stdout, stderr and the package"});
+    const size_t need = with_input ? 5 : 4;
+    if (fds_.size() < need)
+      return SendError({ErrorCode::kInvalidArgument, with_input ? "open needs stdin, stdout, stderr, the program and the data package"
+                                                                : "run needs stdin, stdout, stderr and the package"});
     RunRequest req;
     try {
       req.args = j.value("args", std::vector<std::string>{});
@@ -216,15 +244,12 @@ class Connection {
     } catch (const json::exception&) {
       return SendError({ErrorCode::kMalformed, "the run message is malformed"});
     }
-    int taken[4];
-    for (int& t : taken) {
-      t = fds_.front();
-      fds_.pop_front();
-    }
+    std::vector<int> taken = *TakeFds(need);
     req.stdio[0] = taken[0];
     req.stdio[1] = taken[1];
     req.stdio[2] = taken[2];
     req.package_fd = taken[3];
+    if (with_input) req.input_package_fd = taken[4];
     req.host_fd = fd_;
     auto outcome = RunPackage(state_, req);
     for (int t : taken) ::close(t);

@@ -189,6 +189,38 @@ fi
 check "the program image is a sealed memory file, not a file on disk" bash -c "readlink /proc/$pid/exe | grep -q '^/memfd:'"
 kill -INT "$runner"; wait "$runner" 2>/dev/null
 
+echo "# data packages: opened through the processor, exported only when the licence says so"
+cp "$work/run/big.txt" "$work/corpus.txt"
+cp "$work/run/words.txt" "$work/lyrics.txt"
+check "sealdropd adds a data package" server program add "$work/data" "$work/corpus.txt" --name corpus --version 1 --price 0
+check "sealdropd adds a data package whose licence allows export" \
+  server program add "$work/data" "$work/lyrics.txt" --name lyrics --version 1 --price 0 --export
+check "alice buys corpus" as alice dev1 buy corpus
+check "alice buys lyrics" as alice dev1 buy lyrics
+check "no 32-byte run of the data is in its package" python3 -c "
+import sys
+plain = open('$work/corpus.txt', 'rb').read(); pkg = open('$work/home-alice/packages/corpus.sdpkg', 'rb').read()
+bad = [o for o in range(0, len(plain) - 32, 4096) if plain[o:o + 32] in pkg]
+sys.exit(f'found at {bad[:3]}' if bad else 0)"
+"${plain_env[@]}" "$elf/cxx-pie" --top 3 <"$work/corpus.txt" >expected.out
+as alice dev1 open corpus --with cxx-pie -- --top 3 >opened.out 2>opened.err; code=$?
+if [ "$code" = 0 ] && cmp -s expected.out opened.out; then ok "open --with feeds the content to a sealed program"; else not_ok "open --with (exit $code)"; sed 's/^/#   /' opened.err; fi
+refuses "open without --with is refused when the licence does not allow export" "does not allow exporting" as alice dev1 open corpus
+as alice dev1 open lyrics >exported.out 2>exported.err
+check "open exports the content when the licence allows it" cmp exported.out "$work/lyrics.txt"
+check "inspect shows the export right" bash -c "$(declare -f as); work=$work BIN=$BIN; as alice none inspect lyrics | grep -q 'export to the host allowed'"
+refuses "a program cannot be opened as data" "is a program" as alice dev1 open cxx-pie
+refuses "data cannot be run as the --with program" "is a program, not data|not an executable|cannot be executed|exec" as alice dev1 open lyrics --with corpus
+refuses "arguments without --with are refused" "arguments after -- are for the program" as alice dev1 open lyrics -- x
+cp "$work/home-alice/packages/corpus.sdpkg" "$work/pristine.sdpkg"
+python3 - "$work/home-alice/packages/corpus.sdpkg" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[len(b) - 70000] ^= 1; open(p, 'wb').write(b)
+PY
+refuses "a damaged data package stops the program reading it" "damaged or was altered" as alice dev1 open corpus --with cxx-pie
+refuses "a damaged data package is not exported either" "damaged or was altered|does not allow" as alice dev1 open corpus
+cp "$work/pristine.sdpkg" "$work/home-alice/packages/corpus.sdpkg"
+
 echo "# programs that cannot be protected are refused when added"
 cc -O2 -z execstack -o "$elf/execstack" "$p/hello.c" 2>/dev/null
 refuses "a program asking for an executable stack" "executable stack" \
