@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all bootstrap build test test-asan demo bench clean
+.PHONY: all bootstrap build test test-asan demo bench bench-startup clean
 
 all: build
 
@@ -29,7 +29,10 @@ demo: build
 	@bash scripts/demo $(BUILD)
 
 bench: build
-	@bash bench/run $(BUILD)
+	@bash bench/run $(BUILD) && bash bench/startup $(BUILD)
+
+bench-startup: build
+	@bash bench/startup $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
