@@ -1,0 +1,672 @@
+#!/usr/bin/env python3
+"""The attack catalogue, run by a hostile host (evil_host.py) between a real
+sealdropd and real sealdrop-trp processes set up by adversary_test.sh.
+
+Each attack has an id (A01...), the name docs/threat-model.md gives it, and a
+body that tries it and asserts the outcome. After every attack the money
+invariants are checked: the balance moved exactly by the price of the
+receipts the attack produced, and nothing else. Output is TAP-like:
+"ok - A05 flip an inner record ..." per attack.
+
+Environment: SERVER, CA, TRP1, TRP2 (processor sockets), WORK, PROGRAM
+(path of the plain program sold as "hello"), HELLO_PRICE.
+"""
+import datetime
+import json
+import os
+import ssl
+import sys
+import tempfile
+import threading
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evil_host import (ABORT, RELEASE, Host, Processor, Refused, WebSocket, b64url, jws_parts,  # noqa: E402
+                       tamper_jws_payload)
+
+SERVER, CA = os.environ["SERVER"], os.environ["CA"]
+TRP1, TRP2 = os.environ["TRP1"], os.environ["TRP2"]
+WORK = os.environ["WORK"]
+PROGRAM = open(os.environ["PROGRAM"], "rb").read()
+PRICE = int(os.environ.get("HELLO_PRICE", "250"))
+USERS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
+
+attacks = []
+passed = failed = 0
+
+
+def attack(aid, name):
+    def wrap(fn):
+        attacks.append((aid, name, fn))
+        return fn
+    return wrap
+
+
+def login(user):
+    return Host(SERVER, CA, user, USERS[user])
+
+
+def expect_refused(fn, who=None, codes=None):
+    try:
+        fn()
+    except Refused as e:
+        if who and e.who != who:
+            raise AssertionError(f"refused by the {e.who}, expected the {who}: {e}")
+        if codes and e.code not in codes:
+            raise AssertionError(f"refused with {e.code}, expected one of {codes}: {e}")
+        return e
+    except (TimeoutError, ConnectionError, OSError) as e:
+        if codes:
+            raise AssertionError(f"expected a refusal {codes}, the connection failed instead: {e}")
+        return e
+    raise AssertionError("the attack succeeded")
+
+
+def no_plaintext(data, what):
+    for off in range(0, len(PROGRAM) - 32, 16):
+        w = PROGRAM[off:off + 32]
+        if len(set(w)) >= 8 and w in data:
+            raise AssertionError(f"{what} holds program bytes at offset {off}")
+
+
+class Ledger:
+    """Balances before and after, to check no money moved without a receipt."""
+
+    def __init__(self, *users):
+        self.users = users
+        self.before = {u: self.balance(u) for u in users}
+
+    @staticmethod
+    def balance(user):
+        h = login(user)
+        try:
+            return h.balance()
+        finally:
+            h.close()
+
+    def unchanged(self):
+        for u in self.users:
+            now = self.balance(u)
+            assert now == self.before[u], f"{u}'s balance moved from {self.before[u]} to {now} without a receipt"
+
+    def debited_once(self, user, amount):
+        now = self.balance(user)
+        assert now == self.before[user] - amount, f"{user} was debited {self.before[user] - now}, not {amount}"
+
+
+def honest_download(host, trp_path, program="hello", record=None):
+    """Start, relay and stop before Charge. Returns (order, processor)."""
+    trp = Processor(trp_path)
+    order = host.start(program=program)
+    host.relay(trp, record=record)
+    return order, trp
+
+
+class TamperAt:
+    """Applies op to down record k; remembers whether it ever fired, so an
+    attack that never happened cannot pass."""
+
+    def __init__(self, k, op):
+        self.k, self.op, self.fired = k, op, False
+
+    def __call__(self, direction, i, data):
+        if direction != "down" or i != self.k:
+            return [data]
+        self.fired = True
+        return self.op(data)
+
+
+def flip(data):
+    b = bytearray(data)
+    b[len(b) // 2] ^= 0x01
+    return [bytes(b)]
+
+
+def relay_then_charge(host, trp_path, tamper, program="bigdata"):
+    """Tampered relay; then the host charges anyway and asks for a release."""
+    trp = Processor(trp_path)
+    try:
+        order = host.start(program=program)
+        try:
+            host.relay(trp, tamper)
+        except (Refused, TimeoutError) as e:
+            first = e
+        else:
+            first = None
+        # Whatever the relay did, try to be charged and released.
+        try:
+            charged = host.charge(order["order_id"])
+        except Refused as e:
+            if first is None:
+                raise AssertionError(f"the relay went through and only the charge failed: {e}")
+            return e
+        raise AssertionError(f"charged after a tampered delivery: {charged.get('amount')}")
+    finally:
+        trp.close()
+        if getattr(tamper, "fired", True) is False:
+            raise AssertionError("the tamper never fired: the attack did not happen")
+
+
+# ---------------------------------------------------------------- the patent's own
+
+@attack("A01", "substitute a self-made key for the processor's (self-signed certificate)")
+def a01():
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        h.start(program="hello")
+        expect_refused(lambda: fake_processor(h, "self"), who="server")
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A02", "a known key pair certified by a CA the server does not trust")
+def a02():
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        h.start(program="hello")
+        expect_refused(lambda: fake_processor(h, "own-ca"), who="server")
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A03", "eavesdrop on the second path: every relayed byte of a purchase")
+def a03():
+    led = Ledger("alice")
+    h = login("alice")
+    record = []
+    try:
+        charged, package = h.buy(TRP1, "hello", record=record)
+    finally:
+        h.close()
+    led.debited_once("alice", PRICE)
+    for direction, data in record:
+        no_plaintext(data, f"a relayed {direction} record")
+        # Every relayed unit is TLS records: application data or handshake.
+        assert data[0] in (0x14, 0x15, 0x16, 0x17), f"a relayed record is not TLS ({data[0]:#x})"
+
+
+@attack("A04", "obtain the program after a failed charge (insufficient funds)")
+def a04():
+    led = Ledger("carol")
+    h = login("carol")
+    order, trp = honest_download(h, TRP1)
+    try:
+        expect_refused(lambda: h.charge(order["order_id"]), who="server", codes=["insufficient_funds"])
+        # A release made up by the host, and one from another purchase.
+        fake = b64url(b'{"alg":"ES256"}') + "." + b64url(b"{}") + "." + b64url(b"x" * 64)
+        expect_refused(lambda: Host.release(trp, fake, fake), who="processor")
+        assert not trp.fds, "the processor handed over a descriptor"
+    finally:
+        trp.close()
+        h.close()
+    led.unchanged()
+
+
+# ---------------------------------------------------------------- inner records
+
+# Down record 0 is the server's handshake flight; 1, 2, 3... carry the
+# package of "bigdata" (3 MiB, several WebSocket messages).
+def _inner_attack(k, op):
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        relay_then_charge(h, TRP1, TamperAt(k, op))
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A05", "flip a byte of an inner record carrying the package")
+def a05():
+    _inner_attack(2, flip)
+
+
+@attack("A06", "truncate an inner record carrying the package")
+def a06():
+    _inner_attack(2, lambda d: [d[: len(d) // 2]])
+
+
+@attack("A07", "drop an inner record carrying the package")
+def a07():
+    _inner_attack(2, lambda d: [])
+
+
+@attack("A08", "duplicate an inner record carrying the package")
+def a08():
+    _inner_attack(2, lambda d: [d, d])
+
+
+@attack("A09", "reorder two inner records carrying the package")
+def a09():
+    held = {}
+
+    def tamper(direction, i, data):
+        if direction != "down":
+            return [data]
+        if i == 1:
+            held["r"] = data
+            return []
+        if i == 2:
+            tamper.fired = True
+            return [data, held.pop("r")]
+        return [data]
+    tamper.fired = False
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        relay_then_charge(h, TRP1, tamper)
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A10", "replay an earlier inner record later in the same session")
+def a10():
+    seen = {}
+
+    def tamper(direction, i, data):
+        if direction != "down":
+            return [data]
+        if i == 1:
+            seen["r"] = data
+        if i == 3:
+            tamper.fired = True
+            return [data, seen["r"]]
+        return [data]
+    tamper.fired = False
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        relay_then_charge(h, TRP1, tamper)
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A11", "splice an inner record recorded in another session")
+def a11():
+    other = []
+    h = login("bob")
+    try:
+        order, trp = honest_download(h, TRP1, program="bigdata", record=other)
+        trp.send(ABORT)
+        trp.close()
+    finally:
+        h.close()
+    foreign = [d for direction, d in other if direction == "down"][2]
+    _inner_attack(2, lambda d: [foreign])
+
+
+@attack("A12", "flip a byte of the processor's records to the server")
+def a12():
+    def tamper(direction, i, data):
+        if direction == "up" and i == 1:
+            tamper.fired = True
+            return flip(data)
+        return [data]
+    tamper.fired = False
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        relay_then_charge(h, TRP1, tamper)
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A13", "inject random bytes as an inner record")
+def a13():
+    _inner_attack(1, lambda d: [d, os.urandom(200)])
+
+
+# ---------------------------------------------------------------- whole sessions
+
+def _recorded_session():
+    record = []
+    h = login("alice")
+    try:
+        order, trp = honest_download(h, TRP1, record=record)
+        trp.send(ABORT)
+        trp.close()
+    finally:
+        h.close()
+    return [d for direction, d in record if direction == "down"]
+
+
+def _replay_to(trp_path, user):
+    down = _recorded_session()
+    led = Ledger(user)
+    trp = Processor(trp_path)
+    try:
+        from evil_host import INNER_IN, OPEN_SESSION
+        trp.send(OPEN_SESSION)
+        typ, hello = trp.recv()  # the processor's fresh ClientHello, ignored
+        for d in down:
+            trp.send(INNER_IN, d)
+        expect_refused(lambda: [trp.recv() for _ in range(50)], who="processor")
+    finally:
+        trp.close()
+    led.unchanged()
+
+
+@attack("A14", "replay a whole recorded session to another processor")
+def a14():
+    _replay_to(TRP2, "bob")
+
+
+@attack("A15", "replay a whole recorded session to the same processor again")
+def a15():
+    _replay_to(TRP1, "alice")
+
+
+# ---------------------------------------------------------------- release
+
+def _held(host, trp_path, program="hello"):
+    order, trp = honest_download(host, trp_path, program)
+    return order, trp
+
+
+@attack("A16", "a release signature from another session of the same processor")
+def a16():
+    h = login("alice")
+    try:
+        charged, _ = h.buy(TRP1, "hello")  # a genuine release, for an earlier session
+        led = Ledger("alice")
+        order, trp = _held(h, TRP1)
+        try:
+            expect_refused(lambda: Host.release(trp, charged["release"], charged["receipt"]), who="processor")
+        finally:
+            trp.close()
+        led.unchanged()
+    finally:
+        h.close()
+
+
+@attack("A17", "a release signature with its claims altered (package digest, session)")
+def a17():
+    h = login("alice")
+    try:
+        led = Ledger("alice")
+        order, trp = _held(h, TRP1)
+        try:
+            charged = h.charge(order["order_id"])
+            for change in (lambda c: c.update(package_digest="0" * 64), lambda c: c.update(session="A" * 43),
+                           lambda c: c.update(device_serial="someone-else")):
+                bad = tamper_jws_payload(charged["release"], change)
+                expect_refused(lambda: Host.release(trp, bad, charged["receipt"]), who="processor")
+            assert not trp.fds
+            # The genuine one still works: the charge was not for nothing.
+            end, fd = Host.release(trp, charged["release"], charged["receipt"])
+            os.close(fd)
+        finally:
+            trp.close()
+        led.debited_once("alice", PRICE)
+    finally:
+        h.close()
+
+
+@attack("A18", "a release with another user's receipt")
+def a18():
+    hb = login("bob")
+    try:
+        bob_charged, _ = hb.buy(TRP1, "hello")
+    finally:
+        hb.close()
+    h = login("alice")
+    try:
+        order, trp = _held(h, TRP1)
+        try:
+            charged = h.charge(order["order_id"])
+            expect_refused(lambda: Host.release(trp, charged["release"], bob_charged["receipt"]), who="processor")
+            end, fd = Host.release(trp, charged["release"], charged["receipt"])
+            os.close(fd)
+        finally:
+            trp.close()
+    finally:
+        h.close()
+
+
+# ---------------------------------------------------------------- charge
+
+@attack("A19", "a host that never sends Charge")
+def a19():
+    led = Ledger("alice")
+    h = login("alice")
+    order, trp = _held(h, TRP1)
+    h.close()  # the host walks away with the processor holding the package
+    try:
+        expect_refused(lambda: Host.release(trp, "a.b.c", "a.b.c"), who="processor")
+    finally:
+        trp.close()
+    led.unchanged()
+
+
+@attack("A20", "Charge sent twice in one session")
+def a20():
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        order, trp = _held(h, TRP1)
+        try:
+            first = h.charge(order["order_id"])
+            try:
+                second = h.charge(order["order_id"])
+                assert second["amount"] == 0, "the second charge debited again"
+            except Refused:
+                pass
+            end, fd = Host.release(trp, first["release"], first["receipt"])
+            os.close(fd)
+        finally:
+            trp.close()
+    finally:
+        h.close()
+    led.debited_once("alice", PRICE)
+
+
+@attack("A21", "two concurrent purchases with one idempotency key")
+def a21():
+    led = Ledger("alice")
+    key = os.urandom(12).hex()
+    results, errors = [], []
+
+    def one(trp_path):
+        h = login("alice")
+        try:
+            trp = Processor(trp_path)
+            try:
+                order = h.start(program="hello", key=key)
+                h.relay(trp)
+                results.append(h.charge(order["order_id"]))
+            finally:
+                trp.close()
+        except Exception as e:  # noqa: BLE001 - any failure is an outcome to look at
+            errors.append(e)
+        finally:
+            h.close()
+    threads = [threading.Thread(target=one, args=(TRP1,)), threading.Thread(target=one, args=(TRP1,))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results, f"neither purchase went through: {errors}"
+    assert sum(r["amount"] for r in results) == PRICE, f"debited {[r['amount'] for r in results]}"
+    led.debited_once("alice", PRICE)
+
+
+@attack("A22", "Charge for an order of another session")
+def a22():
+    led = Ledger("alice", "bob")
+    hb = login("bob")
+    ha = login("alice")
+    try:
+        order_b, trp_b = _held(hb, TRP1)
+        try:
+            expect_refused(lambda: ha.charge(order_b["order_id"]), who="server")
+        finally:
+            trp_b.close()
+    finally:
+        ha.close()
+        hb.close()
+    led.unchanged()
+
+
+@attack("A23", "Charge before the processor confirmed the package")
+def a23():
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        order = h.start(program="hello")
+        expect_refused(lambda: h.charge(order["order_id"]), who="server", codes=["wrong_state"])
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A24", "orders and charges before logging in")
+def a24():
+    ws = WebSocket(SERVER, CA)
+    try:
+        ws.send(json.dumps({"type": "purchase", "program": "hello", "idempotency_key": "k" * 16}))
+        kind, reply = ws.recv()
+        assert reply.get("type") == "error", reply
+        ws.send(json.dumps({"type": "charge", "order_id": "0" * 32}))
+        kind, reply = ws.recv()
+        assert reply.get("type") == "error", reply
+    except Refused:
+        pass
+    finally:
+        ws.close()
+
+
+# ---------------------------------------------------------------- receipts
+
+def _receipt(user):
+    h = login(user)
+    try:
+        charged, _ = h.buy(TRP1, "hello")
+        return charged["receipt"]
+    finally:
+        h.close()
+
+
+@attack("A25", "re-download with an altered receipt")
+def a25():
+    receipt = _receipt("alice")
+    bad = tamper_jws_payload(receipt, lambda c: c.update(program="upper"))
+    h = login("alice")
+    try:
+        expect_refused(lambda: h.start(receipt=bad), who="server")
+    finally:
+        h.close()
+
+
+@attack("A26", "re-download with a receipt signed by a key of the host's own")
+def a26():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    receipt = _receipt("alice")
+    head, claims, _ = jws_parts(receipt)
+    key = ec.generate_private_key(ec.SECP256R1())
+    signing_input = (b64url(json.dumps(head, separators=(",", ":")).encode()) + "." +
+                     b64url(json.dumps(claims, separators=(",", ":")).encode()))
+    r, s = utils.decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    forged = signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    h = login("alice")
+    try:
+        expect_refused(lambda: h.start(receipt=forged), who="server")
+    finally:
+        h.close()
+
+
+@attack("A27", "re-download with another user's receipt")
+def a27():
+    receipt = _receipt("bob")
+    h = login("alice")
+    try:
+        expect_refused(lambda: h.start(receipt=receipt), who="server")
+    finally:
+        h.close()
+
+
+# ---------------------------------------------------------------- a processor of the host's own
+
+def fake_processor(host, mode):
+    """Runs the processor's side of the inner TLS with a key the host made."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    tmp = tempfile.mkdtemp(dir=WORK)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealdrop processor"),
+                      x509.NameAttribute(NameOID.SERIAL_NUMBER, "fake-0001")])
+    issuer_key, issuer = key, name
+    if mode == "own-ca":
+        issuer_key = ec.generate_private_key(ec.SECP256R1())
+        issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Totally Legit Devices CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+            .sign(issuer_key, hashes.SHA256()))
+    open(f"{tmp}/cert.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+    open(f"{tmp}/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(f"{tmp}/cert.pem", f"{tmp}/key.pem")
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=False)
+    for _ in range(20):
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        data = outgoing.read()
+        if data:
+            host.ws.send(data, binary=True)
+        kind, reply = host.ws.recv()
+        if kind == "text":
+            if reply.get("type") == "error":
+                raise Refused("server", reply.get("code"), reply.get("message"))
+            continue
+        incoming.write(reply)
+        try:
+            tls.write(b"\x01\x00\x00\x00\x02{}")  # a Capabilities frame, if the handshake ever completes
+            out = outgoing.read()
+            if out:
+                host.ws.send(out, binary=True)
+        except ssl.SSLWantReadError:
+            pass
+    raise AssertionError("the server kept talking to a processor of the host's own")
+
+
+def main():
+    global passed, failed
+    only = set(sys.argv[1:])
+    for aid, name, fn in attacks:
+        if only and aid not in only:
+            continue
+        try:
+            fn()
+            print(f"ok - {aid} {name}", flush=True)
+            passed += 1
+        except Exception:  # noqa: BLE001 - report and go on
+            print(f"not ok - {aid} {name}", flush=True)
+            for line in traceback.format_exc().splitlines()[-6:]:
+                print(f"#   {line}", flush=True)
+            failed += 1
+    print(f"# attacks: {passed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
