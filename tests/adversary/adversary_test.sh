@@ -8,12 +8,26 @@ adversary="$(cd "$(dirname "$0")" && pwd)"
 setup_world
 make_trp dev1 good
 make_trp dev2 good
+make_trp dev3 good
+make_trp dev4 good
+make_trp revoked good
+make_trp expired expired
+make_trp notyet not-yet-valid
+make_trp otherca other-ca
+make_trp selfsigned self-signed
+cp "$work/hello" "$work/tool-1"; cp "$work/upper" "$work/tool-2"
+server program add "$work/data" "$work/tool-1" --name tool --version 1 --price 200 >/dev/null
+server program add "$work/data" "$work/tool-2" --name tool --version 2 --price 300 >/dev/null
 head -c $((3 << 20)) /dev/urandom > "$work/bigdata.bin"
 server program add "$work/data" "$work/bigdata.bin" --name bigdata --version 1 --price 100 >/dev/null
 server user credit "$work/data" alice 100000
 server user credit "$work/data" bob 100000
 printf 'carol-password\n' | server user add "$work/data" carol --credit 0
+printf 'dave-password\n' | server user add "$work/data" dave --credit 100000
 
+TRP_THIRD="$work/dev3.sock" TRP_FOURTH="$work/dev4.sock" TRP_REVOKED="$work/revoked.sock" TRP_REVOKED_SERIAL="$(cat "$work/revoked.serial")" \
+TRP_EXPIRED="$work/expired.sock" TRP_NOTYET="$work/notyet.sock" TRP_OTHERCA="$work/otherca.sock" \
+TRP_SELFSIGNED="$work/selfsigned.sock" REVOKE_CMD="$BIN/sealdropd device revoke $work/data" \
 SERVER="$SEALDROP_SERVER" CA="$work/vendor/ca.pem" TRP1="$work/dev1.sock" TRP2="$work/dev2.sock" \
   WORK="$work" PROGRAM="$work/hello" HELLO_PRICE=250 python3 "$adversary/attacks.py" "$@"
 code=$?

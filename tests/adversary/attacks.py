@@ -18,6 +18,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +30,7 @@ TRP1, TRP2 = os.environ["TRP1"], os.environ["TRP2"]
 WORK = os.environ["WORK"]
 PROGRAM = open(os.environ["PROGRAM"], "rb").read()
 PRICE = int(os.environ.get("HELLO_PRICE", "250"))
-USERS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password"}
+USERS = {"alice": "alice-password", "bob": "bob-password", "carol": "carol-password", "dave": "dave-password"}
 
 attacks = []
 passed = failed = 0
@@ -56,8 +57,9 @@ def expect_refused(fn, who=None, codes=None):
             raise AssertionError(f"refused with {e.code}, expected one of {codes}: {e}")
         return e
     except (TimeoutError, ConnectionError, OSError) as e:
-        if codes:
-            raise AssertionError(f"expected a refusal {codes}, the connection failed instead: {e}")
+        # Silence is not a refusal: a hung peer must fail the attack's test.
+        if codes or who or isinstance(e, TimeoutError):
+            raise AssertionError(f"expected a refusal, got {type(e).__name__}: {e}")
         return e
     raise AssertionError("the attack succeeded")
 
@@ -592,6 +594,362 @@ def a27():
         h.close()
 
 
+# ---------------------------------------------------------------- certificates
+
+def _bad_processor(sock, codes=("untrusted_peer",)):
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        trp = Processor(sock)
+        try:
+            h.start(program="hello")
+            e = expect_refused(lambda: h.relay(trp), who="server", codes=list(codes))
+        finally:
+            trp.close()
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A28", "a processor whose manufacturer certificate expired")
+def a28():
+    _bad_processor(os.environ["TRP_EXPIRED"])
+
+
+@attack("A29", "a processor whose certificate is not yet valid")
+def a29():
+    _bad_processor(os.environ["TRP_NOTYET"])
+
+
+@attack("A30", "a processor certified by a manufacturer the server does not trust")
+def a30():
+    _bad_processor(os.environ["TRP_OTHERCA"])
+
+
+@attack("A31", "the processor's own keys, unsealed and self-certified by the host")
+def a31():
+    _bad_processor(os.environ["TRP_SELFSIGNED"])
+
+
+@attack("A32", "a processor on the vendor's revocation list: purchase, and re-download with a good receipt")
+def a32():
+    receipt = None
+    h = login("bob")
+    try:
+        charged, _ = h.buy(os.environ["TRP_REVOKED"], "hello")
+        receipt = charged["receipt"]
+    finally:
+        h.close()
+    revoke = os.environ["REVOKE_CMD"].split() + [os.environ["TRP_REVOKED_SERIAL"]]
+    import subprocess
+    subprocess.run(revoke, check=True, capture_output=True)
+    led = Ledger("bob")
+    for start in (lambda host: host.start(program="hello"), lambda host: host.start(receipt=receipt)):
+        h = login("bob")
+        trp = Processor(os.environ["TRP_REVOKED"])
+        try:
+            start(h)
+            expect_refused(lambda: h.relay(trp), who="server", codes=["untrusted_peer", "refused"])
+        finally:
+            trp.close()
+            h.close()
+    led.unchanged()
+
+
+@attack("A33", "a receipt used on more processors than the device limit")
+def a33():
+    h = login("dave")
+    try:
+        charged, _ = h.buy(TRP1, "hello")
+        # The world's limit is 3 processors: TRP1 bought, TRP2 and the third re-download, a fourth may not.
+        h.buy_redownload(TRP2, charged["receipt"])
+    finally:
+        h.close()
+    h = login("dave")
+    try:
+        h.buy_redownload(os.environ["TRP_THIRD"], charged["receipt"])
+    finally:
+        h.close()
+    led = Ledger("dave")
+    h = login("dave")
+    trp = Processor(os.environ["TRP_FOURTH"])
+    try:
+        def fourth():
+            order = h.start(receipt=charged["receipt"])
+            h.relay(trp)
+            h.charge(order["order_id"])
+        expect_refused(fourth, who="server", codes=["refused"])
+        assert not trp.fds
+    finally:
+        trp.close()
+        h.close()
+    led.unchanged()
+
+
+@attack("A34", "the host impersonates the vendor's server to the processor (unpinned vendor root)")
+def a34():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    tmp = tempfile.mkdtemp(dir=WORK)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealdrop test vendor")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    open(f"{tmp}/c.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+    open(f"{tmp}/k.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(f"{tmp}/c.pem", f"{tmp}/k.pem")
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(CA)  # anything; the processor must give up first
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+    from evil_host import INNER_IN, INNER_OUT, OPEN_SESSION
+    trp = Processor(TRP1)
+    try:
+        trp.send(OPEN_SESSION)
+
+        def exchange():
+            for _ in range(10):
+                typ, body = trp.recv()
+                if typ == INNER_OUT:
+                    incoming.write(body)
+                    try:
+                        tls.do_handshake()
+                    except (ssl.SSLWantReadError, ssl.SSLError):
+                        pass
+                    out = outgoing.read()
+                    if out:
+                        trp.send(INNER_IN, out)
+            raise AssertionError("the processor kept talking to a server of the host's own")
+        expect_refused(exchange, who="processor", codes=["untrusted_peer", "crypto_failure", "malformed"])
+    finally:
+        trp.close()
+
+
+# ---------------------------------------------------------------- packages
+
+def run_package(trp_path, package_fd, args=()):
+    """Asks the processor to run a package; returns (stdout bytes, exit JSON)."""
+    from evil_host import EXIT, RUN
+    r, w = os.pipe()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    trp = Processor(trp_path)
+    try:
+        trp.send(RUN, json.dumps({"args": list(args), "cwd": "/", "env": []}), fds=[devnull, w, devnull, package_fd])
+        os.close(w)
+        w = -1
+        typ, body = trp.recv()
+        assert typ == EXIT, typ
+        out = os.read(r, 1 << 20)
+        return out, json.loads(body)
+    finally:
+        trp.close()
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+        os.close(devnull)
+
+
+def memfd_of(data):
+    fd = os.memfd_create("pkg")
+    os.write(fd, data)
+    os.lseek(fd, 0, 0)
+    return fd
+
+
+@attack("A35", "a package sealed for one processor, run on another")
+def a35():
+    h = login("alice")
+    try:
+        _, package = h.buy(TRP1, "hello")
+    finally:
+        h.close()
+    fd = memfd_of(package)
+    try:
+        out, code = run_package(TRP1, fd, ["x"])
+        assert b"hello from a sealed program" in out, "the genuine package does not run on its own processor"
+        expect_refused(lambda: run_package(TRP2, fd, ["x"]), who="processor")
+    finally:
+        os.close(fd)
+
+
+@attack("A36", "every field of a stored package's manifest changed (the signature cannot follow)")
+def a36():
+    import struct
+    h = login("alice")
+    try:
+        _, package = h.buy(TRP1, "hello")
+    finally:
+        h.close()
+    (n,) = struct.unpack(">I", package[-12:-8])
+    elf, jws = package[:-12 - n], package[-12 - n:-12].decode()
+    _, claims, _ = jws_parts(jws)
+    changes = {
+        "package_id": lambda c: c.update(package_id="0" * 32),
+        "program.id": lambda c: c["program"].update(id=c["program"]["id"] + 1),
+        "program.name": lambda c: c["program"].update(name="upper"),
+        "program.kind": lambda c: c["program"].update(kind="data"),
+        "plaintext_size": lambda c: c.update(plaintext_size=c["plaintext_size"] - 1),
+        "payload.ranges[0].tag": lambda c: c["payload"]["ranges"][0].update(tag=b64url(bytes(16))),
+        "payload.ranges[0].offset": lambda c: c["payload"]["ranges"][0].update(offset=c["payload"]["ranges"][0]["offset"] + 1),
+        "payload.plain_sha256": lambda c: c["payload"].update(plain_sha256=b64url(bytes(32))),
+        "payload.nonce_prefix": lambda c: c["payload"].update(nonce_prefix=b64url(bytes(7))),
+        "rights.export": lambda c: c["rights"].update(export=True),
+        "recipient.device_serial": lambda c: c["recipient"].update(device_serial="another"),
+        "envelope.enc": lambda c: c["envelope"].update(enc=c["envelope"]["enc"][:-2] + "AA"),
+        "envelope.wrapped_key": lambda c: c["envelope"].update(wrapped_key=b64url(bytes(48))),
+        "order_id": lambda c: c.update(order_id="0" * 32),
+        "server_key_id": lambda c: c.update(server_key_id="0" * 64),
+    }
+    for field, change in changes.items():
+        bad = tamper_jws_payload(jws, change).encode()
+        fd = memfd_of(elf + bad + struct.pack(">I", len(bad)) + b"SEALDPE1")
+        try:
+            expect_refused(lambda: run_package(TRP1, fd), who="processor")
+        except AssertionError as e:
+            raise AssertionError(f"manifest field {field}: {e}")
+        finally:
+            os.close(fd)
+
+
+@attack("A37", "a later purchase of an older version reusing the newer one's idempotency key")
+def a37():
+    led = Ledger("alice")
+    key = os.urandom(12).hex()
+    h = login("alice")
+    try:
+        trp = Processor(TRP1)
+        try:
+            order = h.control({"type": "purchase", "program": "tool", "version": "2", "idempotency_key": key},
+                              expect="order")
+            h.relay(trp)
+            charged = h.charge(order["order_id"])
+            Host.release(trp, charged["release"], charged["receipt"])
+        finally:
+            trp.close()
+    finally:
+        h.close()
+    led.debited_once("alice", 300)
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        trp = Processor(TRP1)
+        try:
+            def downgrade():
+                order = h.control({"type": "purchase", "program": "tool", "version": "1", "idempotency_key": key},
+                                  expect="order")
+                h.relay(trp)
+                again = h.charge(order["order_id"])
+                _, claims, _ = jws_parts(again["receipt"])
+                if again["amount"] == 0 and claims.get("version") == "1":
+                    raise AssertionError("version 1 was delivered free on version 2's idempotency key")
+                raise Refused("server", "charged", "an honest new charge")
+            try:
+                downgrade()
+            except Refused as e:
+                if e.code == "charged":
+                    led.before["alice"] -= 200  # paid for version 1: not an attack success
+        finally:
+            trp.close()
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A38", "a release signed by a key of the host's own")
+def a38():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    h = login("alice")
+    try:
+        led = Ledger("alice")
+        order, trp = _held(h, TRP1)
+        try:
+            charged = h.charge(order["order_id"])
+            head, claims, _ = jws_parts(charged["release"])
+            key = ec.generate_private_key(ec.SECP256R1())
+            signing_input = (b64url(json.dumps(head, separators=(",", ":")).encode()) + "." +
+                             b64url(json.dumps(claims, separators=(",", ":")).encode()))
+            r, s_ = utils.decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+            forged = signing_input + "." + b64url(r.to_bytes(32, "big") + s_.to_bytes(32, "big"))
+            expect_refused(lambda: Host.release(trp, forged, charged["receipt"]), who="processor")
+            assert not trp.fds
+            end, fd = Host.release(trp, charged["release"], charged["receipt"])
+            os.close(fd)
+        finally:
+            trp.close()
+        led.debited_once("alice", PRICE)
+    finally:
+        h.close()
+
+
+@attack("A39", "a release for another package, swapped between two concurrent orders")
+def a39():
+    h1, h2 = login("alice"), login("alice")
+    try:
+        o1, t1 = _held(h1, TRP1, "hello")
+        o2, t2 = _held(h2, TRP2, "upper")
+        try:
+            c1 = h1.charge(o1["order_id"])
+            c2 = h2.charge(o2["order_id"])
+            expect_refused(lambda: Host.release(t1, c2["release"], c2["receipt"]), who="processor")
+            expect_refused(lambda: Host.release(t2, c1["release"], c1["receipt"]), who="processor")
+            for t, c in ((t1, c1), (t2, c2)):
+                end, fd = Host.release(t, c["release"], c["receipt"])
+                os.close(fd)
+        finally:
+            t1.close()
+            t2.close()
+    finally:
+        h1.close()
+        h2.close()
+
+
+@attack("A40", "a processor socket message out of order: release before any download")
+def a40():
+    trp = Processor(TRP1)
+    try:
+        expect_refused(lambda: Host.release(trp, "a.b.c", "a.b.c"), who="processor", codes=["wrong_state"])
+    finally:
+        trp.close()
+
+
+@attack("A41", "garbage and oversized records fed to the processor's inner TLS")
+def a41():
+    from evil_host import INNER_IN, INNER_OUT, OPEN_SESSION
+    junks = {"an oversized application record": b"\x17\x03\x03\xff\xff" + os.urandom(70000),
+             "a record of an unknown type": b"\x99\x03\x03\x00\x10" + bytes(16),
+             "a fatal alert": b"\x15\x03\x03\x00\x02\x02\x28"}
+    for what, junk in junks.items():
+        trp = Processor(TRP1)
+        trp.sock.settimeout(10)
+        try:
+            trp.send(OPEN_SESSION)
+            typ, _ = trp.recv()
+            assert typ == INNER_OUT
+
+            def feed():
+                trp.send(INNER_IN, junk)
+                for _ in range(3):
+                    typ, body = trp.recv()
+                    # A TLS alert for the server is the right answer; anything else is not.
+                    if not (typ == INNER_OUT and body[:1] == b"\x15"):
+                        raise AssertionError(f"the processor answered garbage with frame {typ:#x}")
+                raise AssertionError("the processor kept the session after garbage")
+            try:
+                expect_refused(feed, who="processor")
+            except AssertionError as e:
+                raise AssertionError(f"{what}: {e}")
+        finally:
+            trp.close()
+
+
 # ---------------------------------------------------------------- a processor of the host's own
 
 def fake_processor(host, mode):
@@ -655,9 +1013,10 @@ def main():
     for aid, name, fn in attacks:
         if only and aid not in only:
             continue
+        started = time.monotonic()
         try:
             fn()
-            print(f"ok - {aid} {name}", flush=True)
+            print(f"ok - {aid} {name} ({time.monotonic() - started:.1f} s)", flush=True)
             passed += 1
         except Exception:  # noqa: BLE001 - report and go on
             print(f"not ok - {aid} {name}", flush=True)

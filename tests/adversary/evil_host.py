@@ -272,6 +272,19 @@ class Host:
         finally:
             trp.close()
 
+    def buy_redownload(self, trp_path, receipt):
+        """A whole honest re-download. Returns the charged message."""
+        trp = Processor(trp_path)
+        try:
+            order = self.start(receipt=receipt)
+            self.relay(trp)
+            charged = self.charge(order["order_id"])
+            end, fd = self.release(trp, charged["release"], charged["receipt"])
+            os.close(fd)
+            return charged
+        finally:
+            trp.close()
+
     def close(self):
         self.ws.close()
 
