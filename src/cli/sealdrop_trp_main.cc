@@ -34,6 +34,10 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Serve the host on a Unix socket until SIGINT or SIGTERM");
   serve->add_option("STATE", state, "State directory")->required();
   serve->add_option("--socket", socket, "Unix socket path")->required();
+  int idle_timeout = kDefaultProcessorIdleSeconds;
+  serve->add_option("--idle-timeout", idle_timeout, "Seconds a connection may send nothing before it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
 
   bool as_json = false;
   auto* info = app.add_subcommand("info", "Show the processor's serial, keys and installed material");
@@ -108,7 +112,7 @@ int main(int argc, char** argv) {
     if (ps) ps->set_confined(confined.has_value());
     if (!ps) return cli::Report(prog, ps.error());
     std::cerr << "sealdrop-trp: processor " << ps->identity().device_serial << " serving " << socket << "\n";
-    auto st = ServeProcessor(*ps, socket, stop);
+    auto st = ServeProcessor(*ps, socket, stop, idle_timeout);
     if (!st) return cli::Report(prog, st.error());
     return 0;
   }

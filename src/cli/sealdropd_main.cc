@@ -108,6 +108,14 @@ int main(int argc, char** argv) {
   serve->add_option("--max-connections", max_connections, "Connections served at once; more are closed at accept")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  int per_address = 64;
+  serve->add_option("--max-connections-per-address", per_address, "Connections one client address may hold at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  int idle_timeout = 120;
+  serve->add_option("--idle-timeout", idle_timeout, "Seconds a session may receive nothing before it is closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
 
   try {
     app.parse(argc, argv);
@@ -143,6 +151,8 @@ int main(int argc, char** argv) {
     options.threads = threads;
     options.port_file = port_file;
     options.max_connections = max_connections;
+    options.idle_timeout = std::chrono::seconds(idle_timeout);
+    options.max_connections_per_address = per_address;
     auto st = ServeHttps(*loaded, options, stop);
     if (!st) return cli::Report(kProg, st.error());
     return 0;

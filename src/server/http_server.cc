@@ -1,5 +1,8 @@
 #include "server/http_server.h"
 
+#include <mutex>
+#include <unordered_map>
+
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 
@@ -49,6 +52,24 @@ struct Shared {
   ServerMetrics metrics;
   std::atomic<int> connections{0};
   int max_connections;
+  std::chrono::seconds idle_timeout;
+  int max_per_address;
+  std::mutex per_address_mu;
+  std::unordered_map<std::string, int> per_address;
+
+  // Takes a slot for this address, or returns false if it has its share.
+  bool Admit(const std::string& address) {
+    std::lock_guard lock(per_address_mu);
+    int& n = per_address[address];
+    if (n >= max_per_address) return false;
+    ++n;
+    return true;
+  }
+  void Release(const std::string& address) {
+    std::lock_guard lock(per_address_mu);
+    auto it = per_address.find(address);
+    if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
+  }
   LoginLimiter login_limiter{};
 };
 
@@ -197,23 +218,30 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   --s.metrics.sessions_active;
 }
 
-net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Shared& s) {
+net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Shared& s, std::string address) {
   struct Count {
     Shared& s;
-    ~Count() { --s.connections; }
-  } count{s};
+    const std::string& address;
+    ~Count() {
+      --s.connections;
+      s.Release(address);
+    }
+  } count{s, address};
+  // The TLS handshake and each HTTP request must arrive within this, so a
+  // client sending a byte at a time cannot hold its slot.
+  const auto request_timeout = std::min<std::chrono::steady_clock::duration>(30s, s.idle_timeout);
   auto engine = OuterTls::Server(tls);
   if (!engine) co_return;
   Stream stream(beast::tcp_stream(std::move(socket)), std::move(*engine));
   try {
-    beast::get_lowest_layer(stream).expires_after(30s);
+    beast::get_lowest_layer(stream).expires_after(request_timeout);
     co_await stream.Handshake();
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(16 * 1024);
       parser.body_limit(64 * 1024);
-      beast::get_lowest_layer(stream).expires_after(30s);
+      beast::get_lowest_layer(stream).expires_after(request_timeout);
       co_await http::async_read(stream, buffer, parser, net::use_awaitable);
       http::request<http::string_body> req = parser.release();
       if (websocket::is_upgrade(req)) {
@@ -226,7 +254,12 @@ net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Sha
         }
         beast::get_lowest_layer(stream).expires_never();
         websocket::stream<Stream> ws(std::move(stream));
-        ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        websocket::stream_base::timeout limits = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        // Beast's server default has no idle limit: a session that sends
+        // nothing would hold its slot forever.
+        limits.idle_timeout = s.idle_timeout;
+        limits.keep_alive_pings = false;
+        ws.set_option(limits);
         ws.read_message_max(kMaxInnerRelaySize);
         // One frame per message: Beast would otherwise cut every message into
         // 4 KiB frames, and each frame into its own TLS write.
@@ -266,7 +299,9 @@ net::awaitable<void> Listen(tcp::acceptor& acceptor, ssl::context& tls, Shared& 
     }
     ++s.metrics.connections_total;
     // Over the limit: closed before any TLS work is spent on it.
-    if (s.connections.load() >= s.max_connections) {
+    boost::system::error_code peer_ec;
+    std::string address = socket.remote_endpoint(peer_ec).address().to_string();
+    if (s.connections.load() >= s.max_connections || peer_ec || !s.Admit(address)) {
       ++s.metrics.connections_refused_total;
       boost::system::error_code ec;
       socket.close(ec);
@@ -274,7 +309,7 @@ net::awaitable<void> Listen(tcp::acceptor& acceptor, ssl::context& tls, Shared& 
     }
     ++s.connections;
     auto executor = socket.get_executor();
-    net::co_spawn(executor, HandleConnection(std::move(socket), tls, s), net::detached);
+    net::co_spawn(executor, HandleConnection(std::move(socket), tls, s, std::move(address)), net::detached);
   }
 }
 
@@ -292,7 +327,8 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   tls.use_private_key_file((server.data / "server.key").string(), ssl::context::pem, ec);
   if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot use the server key: " + ec.message());
 
-  Shared shared{server, {}, {}, {}, options.max_connections};
+  Shared shared{server, {}, {}, {}, options.max_connections, options.idle_timeout,
+                options.max_connections_per_address, {}, {}};
   shared.context.ledger = server.ledger.get();
   shared.context.identity = server.identity;
   shared.context.manufacturers = &server.manufacturers;

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include "base/error.h"
@@ -31,6 +32,12 @@ struct ServeOptions {
   uint16_t port = 8443;
   int threads = 2;
   int max_connections = 1024;
+  // Connections from one client address at once: one address cannot take
+  // every slot.
+  int max_connections_per_address = 64;
+  // A WebSocket session that receives nothing for this long is closed
+  // (slow or idle clients cannot hold connection slots forever).
+  std::chrono::seconds idle_timeout{120};
   // Written once the port is bound (useful with port 0).
   std::string port_file;
 };

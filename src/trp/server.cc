@@ -28,7 +28,8 @@ constexpr size_t kMaxQueuedFds = 8;
 
 class Connection {
  public:
-  Connection(const ProcessorState& state, int fd) : state_(state), fd_(fd), decoder_(TrpMaxBody) {}
+  Connection(const ProcessorState& state, int fd, int idle_seconds)
+      : state_(state), fd_(fd), idle_ms_(idle_seconds * 1000), decoder_(TrpMaxBody) {}
   ~Connection() {
     if (session_ && session_->state() != TrpSession::State::kReleased) session_->Abort();
     for (int f : fds_) ::close(f);
@@ -46,6 +47,14 @@ class Connection {
       msg.msg_iovlen = 1;
       msg.msg_control = control;
       msg.msg_controllen = sizeof control;
+      pollfd p{fd_, POLLIN, 0};
+      int ready = ::poll(&p, 1, idle_ms_);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) {
+        SendError({ErrorCode::kUnavailable, "the processor closed a connection that sent nothing for " +
+                                                std::to_string(idle_ms_ / 1000) + " s"});
+        return;
+      }
       ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
@@ -260,6 +269,7 @@ class Connection {
 
   const ProcessorState& state_;
   int fd_;
+  int idle_ms_;
   FrameDecoder decoder_;
   std::deque<int> fds_;
   std::unique_ptr<FileStaging> staging_;
@@ -268,12 +278,12 @@ class Connection {
 };
 }  // namespace
 
-void HandleProcessorConnection(const ProcessorState& state, int fd) {
-  Connection(state, fd).Run();
+void HandleProcessorConnection(const ProcessorState& state, int fd, int idle_seconds) {
+  Connection(state, fd, idle_seconds).Run();
 }
 
 Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
-                      const std::atomic<bool>& stop) {
+                      const std::atomic<bool>& stop, int idle_seconds) {
   CleanStaging(state.dir());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -317,8 +327,8 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
     ::setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
     ::setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     ++*live;
-    std::thread([&state, cfd, live] {
-      HandleProcessorConnection(state, cfd);
+    std::thread([&state, cfd, live, idle_seconds] {
+      HandleProcessorConnection(state, cfd, idle_seconds);
       ::close(cfd);
       --*live;
     }).detach();

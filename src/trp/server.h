@@ -21,11 +21,17 @@ namespace sealdrop {
 
 inline constexpr int kMaxProcessorConnections = 64;
 
+// A connection that sends nothing for this long while no program of it runs
+// is closed, its download (if any) abandoned: an idle host cannot hold one of
+// the kMaxProcessorConnections slots forever.
+inline constexpr int kDefaultProcessorIdleSeconds = 120;
+
 // Serves until *stop becomes true (checked every 200 ms).
 Status ServeProcessor(const ProcessorState& state, const std::filesystem::path& socket_path,
-                      const std::atomic<bool>& stop);
+                      const std::atomic<bool>& stop, int idle_seconds = kDefaultProcessorIdleSeconds);
 
 // Serves one connected socket until it closes (exposed for tests).
-void HandleProcessorConnection(const ProcessorState& state, int fd);
+void HandleProcessorConnection(const ProcessorState& state, int fd,
+                               int idle_seconds = kDefaultProcessorIdleSeconds);
 
 }  // namespace sealdrop

@@ -4,6 +4,9 @@
 # Usage: adversary_test.sh BIN_DIR [ATTACK_ID...]
 BIN="$(cd "$1" && pwd)"; shift
 source "$(dirname "$0")/../integration/lib.sh"
+# Short idle limits, so the resource attacks finish quickly.
+export SERVE_FLAGS="--idle-timeout 5 --max-connections 300 --max-connections-per-address 100"
+export TRP_SERVE_FLAGS="--idle-timeout 5"
 adversary="$(cd "$(dirname "$0")" && pwd)"
 setup_world
 make_trp dev1 good
@@ -24,11 +27,12 @@ server user credit "$work/data" alice 100000
 server user credit "$work/data" bob 100000
 printf 'carol-password\n' | server user add "$work/data" carol --credit 0
 printf 'dave-password\n' | server user add "$work/data" dave --credit 100000
+printf 'erin-password\n' | server user add "$work/data" erin --credit 0
 
 TRP_THIRD="$work/dev3.sock" TRP_FOURTH="$work/dev4.sock" TRP_REVOKED="$work/revoked.sock" TRP_REVOKED_SERIAL="$(cat "$work/revoked.serial")" \
 TRP_EXPIRED="$work/expired.sock" TRP_NOTYET="$work/notyet.sock" TRP_OTHERCA="$work/otherca.sock" \
 TRP_SELFSIGNED="$work/selfsigned.sock" REVOKE_CMD="$BIN/sealdropd device revoke $work/data" \
-SERVER="$SEALDROP_SERVER" CA="$work/vendor/ca.pem" TRP1="$work/dev1.sock" TRP2="$work/dev2.sock" \
+SERVER_PID="$server_pid" SERVER="$SEALDROP_SERVER" CA="$work/vendor/ca.pem" TRP1="$work/dev1.sock" TRP2="$work/dev2.sock" \
   WORK="$work" PROGRAM="$work/hello" HELLO_PRICE=250 python3 "$adversary/attacks.py" "$@"
 code=$?
 [ "$code" -eq 0 ] || failed=$((failed + 1))

@@ -14,6 +14,7 @@ Environment: SERVER, CA, TRP1, TRP2 (processor sockets), WORK, PROGRAM
 import datetime
 import json
 import os
+import socket
 import ssl
 import sys
 import tempfile
@@ -948,6 +949,154 @@ def a41():
                 raise AssertionError(f"{what}: {e}")
         finally:
             trp.close()
+
+
+# ---------------------------------------------------------------- resources
+# The adversary world runs sealdropd with --idle-timeout 5, 300 connections,
+# 100 per address, and processors with --idle-timeout 5.
+
+def server_rss_mib():
+    for line in open(f"/proc/{os.environ['SERVER_PID']}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def good_client_works(source="127.0.0.1"):
+    started = time.monotonic()
+    h = Host(SERVER, CA, "bob", USERS["bob"], source=source)
+    try:
+        h.balance()
+    finally:
+        h.close()
+    return time.monotonic() - started
+
+
+def raise_fd_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+
+
+@attack("A42", "a WebSocket session that logs in and then sends nothing")
+def a42():
+    h = login("alice")
+    try:
+        time.sleep(7)
+        expect_refused(lambda: h.balance(), who="server", codes=["closed"])
+    finally:
+        h.close()
+
+
+@attack("A43", "a client sending its TLS handshake and HTTP request a byte per second")
+def a43():
+    from urllib.parse import urlparse
+    u = urlparse(SERVER)
+    sock = socket.create_connection((u.hostname, u.port), timeout=20)
+    started = time.monotonic()
+    try:
+        # A ClientHello trickled out one byte a second: the server must give up.
+        hello = bytes.fromhex("16030100") + b"\x00"
+        for b in hello + os.urandom(40):
+            sock.sendall(bytes([b]))
+            time.sleep(1)
+            if time.monotonic() - started > 15:
+                break
+        sock.settimeout(10)
+        assert sock.recv(100) == b"", "the server still holds the connection"
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        sock.close()
+    assert time.monotonic() - started < 15, "the slow client was held for more than 15 s"
+
+
+@attack("A44", "thousands of idle TCP connections, then a good client from another address")
+def a44():
+    from urllib.parse import urlparse
+    raise_fd_limit()
+    u = urlparse(SERVER)
+    before = server_rss_mib()
+    idle = []
+    try:
+        for i in range(2000):
+            try:
+                idle.append(socket.create_connection((u.hostname, u.port), timeout=5,
+                                                     source_address=("127.0.0.66", 0)))
+            except OSError:
+                break
+        # The address's share and the global cap are full; a good client elsewhere is served.
+        took = good_client_works(source="127.0.0.7")
+        assert took < 5, f"the good client took {took:.1f} s"
+        rss = server_rss_mib()
+        assert rss < 64, f"the server grew to {rss:.0f} MiB"
+    finally:
+        for c in idle:
+            c.close()
+    print(f"#   {len(idle)} idle connections opened; server RSS {before:.0f} -> {rss:.0f} MiB", flush=True)
+
+
+@attack("A45", "a flood of failing logins against one user from one address")
+def a45():
+    codes = []
+    for i in range(40):
+        try:
+            Host(SERVER, CA, "erin", "wrong-" + str(i), source="127.0.0.9").close()
+            raise AssertionError("a wrong password logged in")
+        except Refused as e:
+            codes.append(e.code)
+    assert codes[0] == "auth_failed", codes[0]
+    assert codes[-1] == "refused", f"no limit after 40 failures: {codes[-1]}"
+    # Refused before any password check, even the right one: the user's limit
+    # holds across addresses (a lock-out an attacker can cause; see section 8).
+    expect_refused(lambda: Host(SERVER, CA, "erin", "erin-password", source="127.0.0.12"), who="server",
+                   codes=["refused"])
+    # Other users, from this address's neighbours, are unaffected.
+    assert good_client_works(source="127.0.0.10") < 5
+
+
+@attack("A46", "oversized messages: a control message, a WebSocket frame, HTTP headers")
+def a46():
+    h = login("alice")
+    try:
+        expect_refused(lambda: h.control({"type": "balance", "pad": "x" * (70 * 1024)}), who="server")
+    finally:
+        h.close()
+    h = login("alice")
+    try:
+        def big_frame():
+            h.ws.send(os.urandom((1 << 20) + 1), binary=True)
+            h.ws.recv()
+        expect_refused(big_frame, who="server")
+    finally:
+        h.close()
+    import http.client
+    from urllib.parse import urlparse
+    u = urlparse(SERVER)
+    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ssl.create_default_context(cafile=CA), timeout=10)
+    try:
+        conn.request("GET", "/healthz", headers={"X-Pad": "y" * (20 * 1024)})
+        status = conn.getresponse().status
+        assert status >= 400, f"a 20 KiB header got {status}"
+    except (ConnectionError, http.client.HTTPException, OSError):
+        pass
+    finally:
+        conn.close()
+    assert good_client_works() < 5
+
+
+@attack("A47", "an idle processor connection holding a half-done download")
+def a47():
+    from evil_host import OPEN_SESSION
+    trp = Processor(TRP1)
+    try:
+        trp.send(OPEN_SESSION)
+        trp.recv()  # its ClientHello; then the host goes silent
+        started = time.monotonic()
+        e = expect_refused(lambda: trp.recv(), who="processor", codes=["unavailable"])
+        assert time.monotonic() - started < 10
+    finally:
+        trp.close()
 
 
 # ---------------------------------------------------------------- a processor of the host's own

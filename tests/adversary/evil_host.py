@@ -38,11 +38,12 @@ class Refused(Exception):
 class WebSocket:
     """A minimal RFC 6455 client over TLS: enough for /v1/session."""
 
-    def __init__(self, url, cafile, path="/v1/session", timeout=30):
+    def __init__(self, url, cafile, path="/v1/session", timeout=30, source=None):
         u = urlparse(url)
         ctx = ssl.create_default_context(cafile=cafile)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        raw = socket.create_connection((u.hostname, u.port), timeout=timeout)
+        raw = socket.create_connection((u.hostname, u.port), timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         self.sock = ctx.wrap_socket(raw, server_hostname=u.hostname)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
@@ -60,7 +61,10 @@ class WebSocket:
 
     def _read(self, n):
         while len(self.buf) < n:
-            chunk = self.sock.recv(1 << 20)
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError) as e:
+                raise Refused("server", "closed", f"the server dropped the connection ({e})")
             if not chunk:
                 raise Refused("server", "closed", "the server closed the connection")
             self.buf += chunk
@@ -80,7 +84,10 @@ class WebSocket:
             head = struct.pack("!BBQ", b0, 0x80 | 127, n)
         mask = os.urandom(4)
         body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if n < 4096 else _mask_fast(payload, mask)
-        self.sock.sendall(head + mask + body)
+        try:
+            self.sock.sendall(head + mask + body)
+        except (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError) as e:
+            raise Refused("server", "closed", f"the server dropped the connection ({e})")
 
     def recv(self):
         """Returns ('text', dict) or ('binary', bytes); answers pings."""
@@ -171,8 +178,8 @@ class Processor:
 class Host:
     """One logged-in session with the server, and orders relayed to a processor."""
 
-    def __init__(self, url, cafile, user, password):
-        self.ws = WebSocket(url, cafile)
+    def __init__(self, url, cafile, user, password, source=None):
+        self.ws = WebSocket(url, cafile, source=source)
         self.control({"type": "login", "user": user, "password": password}, expect="welcome")
         self.user = user
 

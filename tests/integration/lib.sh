@@ -48,7 +48,8 @@ wait_for() {  # wait_for FILE: until it exists (socket or non-empty file)
 
 start_server() {
   rm -f "$work/port"
-  "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0 --port-file "$work/port" 2>>"$work/server.log" &
+  # shellcheck disable=SC2086 # SERVE_FLAGS holds several words on purpose
+  "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0 --port-file "$work/port" ${SERVE_FLAGS:-} 2>>"$work/server.log" &
   server_pid=$!
   pids+=("$server_pid")
   wait_for "$work/port"
@@ -82,7 +83,8 @@ make_trp() {
       python3 "$here/forge.py" selfsign "$work/$name-kw.key" "$serial" keywrap "$work/$name-kw.pem" ;;
   esac
   trp install "$st" --cert "$work/$name-id.pem" --cert "$work/$name-kw.pem" --trust "$work/vendor/ca.pem"
-  "$BIN/sealdrop-trp" serve "$st" --socket "$work/$name.sock" 2>>"$work/$name.log" &
+  # shellcheck disable=SC2086
+  "$BIN/sealdrop-trp" serve "$st" --socket "$work/$name.sock" ${TRP_SERVE_FLAGS:-} 2>>"$work/$name.log" &
   pids+=($!)
   wait_for "$work/$name.sock"
 }
