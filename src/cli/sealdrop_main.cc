@@ -11,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "base/crash_point.h"
 #include "base/files.h"
 #include "cli/cli_common.h"
 #include "client/home.h"
@@ -79,13 +80,18 @@ class OrderStore {
 
   Status operator()(const HostAction& a) {
     switch (a.kind) {
-      case HostAction::Kind::kReceipt:
+      case HostAction::Kind::kReceipt: {
+        CrashPoint("client.charged");
         receipt_ = a.text;
-        return home_.SaveReceipt(ReceiptId(a.text), a.text);
+        auto st = home_.SaveReceipt(ReceiptId(a.text), a.text);
+        CrashPoint("client.receipt_saved");
+        return st;
+      }
       case HostAction::Kind::kProgress:
         progress_.Update(a.number, a.total);
         return Ok();
       case HostAction::Kind::kPackageDone: {
+        CrashPoint("client.released");
         progress_.Finish();
         json j = json::parse(a.text, nullptr, false);
         if (j.is_discarded() || !j.is_object()) {

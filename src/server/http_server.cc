@@ -1,5 +1,7 @@
 #include "server/http_server.h"
 
+#include "base/crash_point.h"
+
 #include <mutex>
 #include <unordered_map>
 
@@ -118,6 +120,9 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   }
   std::string peer_user;
   ctx.observe = [&s](std::string_view event, std::string_view detail) {
+    // server.order, server.sealed, server.charged, server.redelivered: after
+    // the step, before its reply leaves (the charge is committed by then).
+    CrashPoint(std::string("server.") + std::string(event));
     if (event == "login") ++s.metrics.logins_total;
     else if (event == "login_failed") ++s.metrics.logins_failed_total;
     else if (event == "login_limited") ++s.metrics.logins_limited_total;

@@ -18,6 +18,7 @@
 #include "protocol/messages.h"
 #include "trp/licences.h"
 #include "trp/runner.h"
+#include "base/crash_point.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
@@ -145,6 +146,7 @@ class Connection {
         if (!st) return SendError(st.error());
         if (session_->state() == TrpSession::State::kHeld && !reported_) {
           reported_ = true;
+          CrashPoint("trp.held");
           const HeldPackage& h = *session_->held();
           return SendJson(TrpType::kDownloadComplete, {{"package_digest", h.digest_hex},
                                                        {"size", h.size},
@@ -195,7 +197,9 @@ class Connection {
       return SendError({ErrorCode::kMalformed, "the release message is malformed"});
     auto licence = session_->Release(j["release"].get<std::string>(), j["receipt"].get<std::string>());
     if (!licence) return SendError(licence.error());
+    CrashPoint("trp.release_verified");
     if (auto st = SaveLicence(state_.dir(), *licence); !st) return SendError(st.error());
+    CrashPoint("trp.licence_saved");
     // Step 1011: only now does the encrypted package leave the processor,
     // as a read-only descriptor of the held file for the host to copy or
     // link (no second pass of the package through the socket).
