@@ -1102,6 +1102,191 @@ def a47():
         trp.close()
 
 
+# ---------------------------------------------------------------- certificate profiles
+# These play a manufacturer's mistake: the test holds the manufacturer CA's
+# key ($WORK/mfr/ca.key) and issues certificates the real CA never would.
+
+def mfr_issue(subject_key, serial, usage, eku=None, issuer=None, issuer_key=None, ca=False, path_len=None):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    if issuer is None:
+        issuer_key = serialization.load_pem_private_key(open(f"{WORK}/mfr/ca.key", "rb").read(), None)
+        issuer = x509.load_pem_x509_certificate(open(f"{WORK}/mfr/ca.pem", "rb").read()).subject
+    now = datetime.datetime.now(datetime.timezone.utc)
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, f"sealdrop processor {serial}")]
+    if serial:
+        attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    flags = dict(digital_signature=False, key_agreement=False, content_commitment=False, key_encipherment=False,
+                 data_encipherment=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    flags.update(usage)
+    b = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(issuer).public_key(subject_key)
+         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=30))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_len), critical=True)
+         .add_extension(x509.KeyUsage(**flags), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([eku or ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def write_identity(key, certs):
+    from cryptography.hazmat.primitives import serialization
+    tmp = tempfile.mkdtemp(dir=WORK)
+    with open(f"{tmp}/chain.pem", "wb") as f:
+        for c in certs:
+            f.write(c.public_bytes(serialization.Encoding.PEM))
+    open(f"{tmp}/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    return f"{tmp}/chain.pem", f"{tmp}/key.pem"
+
+
+def certified_processor(host, chain, key):
+    """The processor's side of the inner TLS with the given identity; returns
+    once the server accepted the handshake (it then waits for Capabilities)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(chain, key)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_side=False)
+    for _ in range(10):
+        try:
+            tls.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            done = False
+        out = outgoing.read()
+        if out:
+            host.ws.send(out, binary=True)
+        if done:
+            # TLS 1.3: the client's certificate is judged after its Finished;
+            # the server answers with an alert or an error, or waits.
+            host.ws.sock.settimeout(3)
+            try:
+                kind, reply = host.ws.recv()
+            except (socket.timeout, TimeoutError):
+                return tls, incoming, outgoing
+            finally:
+                host.ws.sock.settimeout(30)
+            if kind == "text" and reply.get("type") == "error":
+                raise Refused("server", reply.get("code"), reply.get("message"))
+            incoming.write(reply)
+            try:
+                tls.read(1)
+            except ssl.SSLError as e:
+                raise Refused("server", "alert", str(e))
+            return tls, incoming, outgoing
+        kind, reply = host.ws.recv()
+        if kind == "text":
+            if reply.get("type") == "error":
+                raise Refused("server", reply.get("code"), reply.get("message"))
+            continue
+        incoming.write(reply)
+    raise AssertionError("the handshake did not finish")
+
+
+def _profile_attack(make_certs):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    chain, keyfile = write_identity(key, make_certs(key))
+    led = Ledger("alice")
+    h = login("alice")
+    try:
+        h.start(program="hello")
+        expect_refused(lambda: certified_processor(h, chain, keyfile), who="server")
+    finally:
+        h.close()
+    led.unchanged()
+
+
+@attack("A48", "a correctly certified processor (the control: its handshake passes) sending malformed Capabilities")
+def a48():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    chain, keyfile = write_identity(key, [mfr_issue(key.public_key(), "ctl-0001", {"digital_signature": True})])
+    h = login("alice")
+    try:
+        h.start(program="hello")
+        tls, incoming, outgoing = certified_processor(h, chain, keyfile)
+        # ...but its Capabilities name no certified key-wrap key: refused.
+        tls.write(b"\x01\x00\x00\x00\x02{}")
+        h.ws.send(outgoing.read(), binary=True)
+
+        def answer():
+            for _ in range(5):
+                kind, reply = h.ws.recv()
+                if kind == "text":
+                    if reply.get("type") == "error":
+                        raise Refused("server", reply.get("code"), reply.get("message"))
+                    continue
+                incoming.write(reply)
+                try:
+                    frame = tls.read(65536)
+                except ssl.SSLError as e:
+                    raise Refused("server", "alert", str(e))
+                if frame[:1] == b"\x06":  # an inner Error frame
+                    raise Refused("server", json.loads(frame[5:]).get("code"), json.loads(frame[5:]).get("message"))
+            raise AssertionError("the server accepted empty capabilities")
+        expect_refused(answer, who="server", codes=["malformed", "alert"])
+    finally:
+        h.close()
+
+
+@attack("A49", "a processor identity certificate with the key-wrap key usage (keyAgreement only)")
+def a49():
+    _profile_attack(lambda key: [mfr_issue(key.public_key(), "bad-0001", {"key_agreement": True})])
+
+
+@attack("A50", "a processor identity certificate of the server profile (serverAuth, no device serial)")
+def a50():
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    _profile_attack(lambda key: [mfr_issue(key.public_key(), "", {"digital_signature": True},
+                                           eku=ExtendedKeyUsageOID.SERVER_AUTH)])
+
+
+@attack("A51", "a processor certificate under a chain of intermediates longer than the limit")
+def a51():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    def chain(key):
+        certs = []
+        issuer, issuer_key = None, None
+        for depth in range(5):  # five intermediates: leaf + 5 > kMaxChainLength (4)
+            k = ec.generate_private_key(ec.SECP256R1())
+            c = mfr_issue(k.public_key(), "", {"key_cert_sign": True, "crl_sign": True}, issuer=issuer,
+                          issuer_key=issuer_key, ca=True, path_len=None)
+            # mfr_issue names every subject as a processor; an intermediate needs its own name.
+            certs.insert(0, c)
+            issuer = c.subject
+            issuer_key = k
+        leaf = mfr_issue(key.public_key(), "deep-0001", {"digital_signature": True}, issuer=issuer, issuer_key=issuer_key)
+        return [leaf] + certs
+    _profile_attack(chain)
+
+
+@attack("A52", "clock rollback on the host: a processor whose clock is 400 days behind")
+def a52():
+    # The processor judges the server's certificate by the host's clock: a
+    # clock turned back makes today's certificate not yet valid, so it refuses
+    # (fail-safe). The server's own checks use the server's clock.
+    led = Ledger("alice")
+    h = login("alice")
+    trp = Processor(os.environ["TRP_CLOCKY"])
+    try:
+        h.start(program="hello")
+        expect_refused(lambda: h.relay(trp), who="processor", codes=["untrusted_peer"])
+    finally:
+        trp.close()
+        h.close()
+    led.unchanged()
+
+
 # ---------------------------------------------------------------- a processor of the host's own
 
 def fake_processor(host, mode):
