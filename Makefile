@@ -2,8 +2,9 @@
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 300
 
-.PHONY: all bootstrap build test test-asan demo bench bench-startup clean
+.PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup fuzz fuzz-smoke clean
 
 all: build
 
@@ -25,6 +26,12 @@ test-asan: bootstrap
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# The whole suite under ThreadSanitizer.
+test-tsan: bootstrap
+	cmake -S . -B $(BUILD)-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSEALDROP_TSAN=ON
+	cmake --build $(BUILD)-tsan -j $(JOBS)
+	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j $(JOBS) --timeout 900
+
 demo: build
 	@bash scripts/demo $(BUILD)
 
@@ -34,5 +41,13 @@ bench: build
 bench-startup: build
 	@bash bench/startup $(BUILD)
 
+# libFuzzer targets (fuzz/README.md): every parser of untrusted bytes and the
+# three state machines, FUZZ_SECONDS each; fuzz-smoke is the CI-sized run.
+fuzz: bootstrap
+	@bash fuzz/run $(FUZZ_SECONDS)
+
+fuzz-smoke: bootstrap
+	@bash fuzz/run 5
+
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
