@@ -93,4 +93,13 @@ Result<Bytes> Base64UrlDecode(std::string_view text) {
   return out;
 }
 
+std::string TruncateUtf8(std::string_view text, size_t max) {
+  if (text.size() <= max) return std::string(text);
+  size_t end = max;
+  // Back up over continuation bytes (10xxxxxx) to the start of the cut
+  // character, and drop that character too.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
 }  // namespace sealdrop

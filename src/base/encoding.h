@@ -18,4 +18,9 @@ Result<Bytes> HexDecode(std::string_view text);
 std::string Base64UrlEncode(ByteView data);
 Result<Bytes> Base64UrlDecode(std::string_view text);
 
+// The longest prefix of `text` of at most `max` bytes that does not end in
+// the middle of a UTF-8 sequence (for messages cut to a limit and then put
+// into JSON, which must stay valid UTF-8).
+std::string TruncateUtf8(std::string_view text, size_t max);
+
 }  // namespace sealdrop

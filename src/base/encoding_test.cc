@@ -46,3 +46,24 @@ TEST(Hex, RoundTripAndRejects) {
 
 }  // namespace
 }  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+TEST(TruncateUtf8, NeverSplitsACharacter) {
+  EXPECT_EQ(TruncateUtf8("abc", 10), "abc");
+  EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc");
+  const std::string e = "\xc3\xa9";            // é, 2 bytes
+  const std::string euro = "\xe2\x82\xac";     // €, 3 bytes
+  const std::string smile = "\xf0\x9f\x98\x80"; // 4 bytes
+  EXPECT_EQ(TruncateUtf8("a" + e, 2), "a");
+  EXPECT_EQ(TruncateUtf8("a" + e, 3), "a" + e);
+  EXPECT_EQ(TruncateUtf8("a" + euro, 2), "a");
+  EXPECT_EQ(TruncateUtf8("a" + euro, 3), "a");
+  EXPECT_EQ(TruncateUtf8("a" + euro + "b", 4), "a" + euro);
+  EXPECT_EQ(TruncateUtf8(smile + smile, 5), smile);
+  EXPECT_EQ(TruncateUtf8(smile, 0), "");
+}
+
+}  // namespace
+}  // namespace sealdrop

@@ -169,14 +169,23 @@ Result<std::map<uint16_t, std::string>> ReadVersionNeeds(ByteView file, const El
   for (const ElfSection& s : img.sections) {
     if (s.type != SHT_GNU_verneed) continue;
     SEALDROP_ASSIGN(const ElfSection* strings, LinkedTable(img, s, SHT_STRTAB));
+    // Entries are 16 bytes and a well-formed table visits each once; chains
+    // that point back into each other would otherwise cost quadratic time.
+    uint64_t budget = s.size / sizeof(Elf64_Vernaux) + 1;
+    auto spend = [&]() -> Status {
+      if (budget-- == 0) return std::unexpected(Bad(s.name + " visits more entries than it holds"));
+      return Ok();
+    };
     uint64_t at = 0;
     for (int files = 0; files < 4096; ++files) {
+      SEALDROP_TRY(spend());
       if (!InFile(at, sizeof(Elf64_Verneed), s.size)) return std::unexpected(Bad(s.name + " is truncated"));
       auto vn = Load<Elf64_Verneed>(file, s.offset + at);
       uint64_t aux = at + vn.vn_aux;
       for (uint16_t i = 0; i < vn.vn_cnt; ++i) {
         if (aux < at || !InFile(aux, sizeof(Elf64_Vernaux), s.size))
           return std::unexpected(Bad(s.name + " is truncated"));
+        SEALDROP_TRY(spend());
         auto va = Load<Elf64_Vernaux>(file, s.offset + aux);
         SEALDROP_ASSIGN(std::string name, StringAt(file, *strings, va.vna_name));
         names[static_cast<uint16_t>(va.vna_other & 0x7fff)] = std::move(name);

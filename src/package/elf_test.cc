@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -1321,6 +1323,27 @@ TEST(ElfFuzz, RandomHeaderFieldValues) {
       return;
     }
   }
+}
+
+}  // namespace
+}  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+// Found while fuzzing: .gnu.version_r entries whose Vernaux chains all point
+// into one shared chain made ParseElf quadratic (a 1 MiB file took over 25 s).
+// The file (made by fuzz/findings/elf/make_verneed_blowup.py 64 1024) must be
+// refused: the walk is bounded by the entries the section can hold.
+TEST(ElfRegression, VersionNeedChainsThatShareEntriesAreRefused) {
+  const char* dir = std::getenv("SEALDROP_TEST_DATA");
+  ASSERT_NE(dir, nullptr) << "SEALDROP_TEST_DATA is not set";
+  auto bytes = ReadFile(std::filesystem::path(dir) / "elf" / "verneed-shared-chain.elf", 1 << 20);
+  ASSERT_TRUE(bytes.has_value()) << bytes.error().message;
+  auto image = ParseElf(*bytes);
+  ASSERT_FALSE(image.has_value());
+  EXPECT_EQ(image.error().code, ErrorCode::kMalformed);
+  EXPECT_NE(image.error().message.find("visits more entries"), std::string::npos) << image.error().message;
 }
 
 }  // namespace

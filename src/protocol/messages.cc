@@ -85,7 +85,7 @@ std::string EncodeControl(const ControlMessage& m) {
   }
   if (m.type == "charged") j["amount"] = m.amount;
   if (m.type == "receipts") j["receipts"] = m.receipts;
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<ControlMessage> ParseControl(std::string_view text, size_t max_size) {
@@ -139,7 +139,7 @@ ControlMessage ErrorControl(const Error& e) {
   ControlMessage m;
   m.type = "error";
   m.code = std::string(ErrorCodeName(e.code));
-  m.message = e.message.substr(0, 1000);
+  m.message = TruncateUtf8(e.message, 1000);
   return m;
 }
 
@@ -185,7 +185,7 @@ std::string EncodeReceiptClaims(const ReceiptClaims& c) {
   json j = {{"receipt_id", c.receipt_id}, {"user", c.user},       {"program_id", c.program_id},
             {"program", c.program},       {"version", c.version}, {"amount", c.amount},
             {"device_serial", c.device_serial}, {"issued_at", c.issued_at}, {"iss", c.issuer}};
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<ReceiptClaims> ParseReceiptClaims(ByteView bytes) {
@@ -210,7 +210,7 @@ std::string EncodeReleaseClaims(const ReleaseClaims& c) {
   json j = {{"package_id", c.package_id},       {"package_digest", c.package_digest},
             {"device_serial", c.device_serial}, {"order_id", c.order_id},
             {"receipt_id", c.receipt_id},       {"session", c.session}};
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<ReleaseClaims> ParseReleaseClaims(ByteView bytes) {
@@ -248,8 +248,10 @@ std::optional<size_t> TrpMaxBody(uint8_t type) {
 }
 
 Bytes ErrorJson(const Error& e) {
-  json j = {{"code", std::string(ErrorCodeName(e.code))}, {"message", e.message.substr(0, 1000)}};
-  return ToBytes(j.dump());
+  json j = {{"code", std::string(ErrorCodeName(e.code))}, {"message", TruncateUtf8(e.message, 1000)}};
+  // Messages may carry bytes from outside (a file name, a peer's text):
+  // invalid UTF-8 is replaced rather than thrown on.
+  return ToBytes(j.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Error ParseErrorJson(ByteView body) {

@@ -80,3 +80,35 @@ TEST(ErrorJson, RoundTripsAndToleratesGarbage) {
 
 }  // namespace
 }  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+// Found by the messages fuzzer: cutting an error message at 1000 bytes could
+// split a UTF-8 character, and JSON serialisation then threw (the server
+// dropped the session, the processor terminated).
+TEST(ErrorJson, LongMessagesAreCutAtACharacterBoundary) {
+  std::string message = std::string(999, 'a') + "\u00e9" + "tail";
+  message = std::string(999, 'a') + "\xc3\xa9" + "tail";
+  Bytes body;
+  ASSERT_NO_THROW(body = ErrorJson({ErrorCode::kRefused, message}));
+  Error back = ParseErrorJson(body);
+  EXPECT_EQ(back.code, ErrorCode::kRefused);
+  EXPECT_EQ(back.message, std::string(999, 'a'));
+  std::string control;
+  ASSERT_NO_THROW(control = EncodeControl(ErrorControl({ErrorCode::kRefused, message})));
+  auto parsed = ParseControl(control);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->message, std::string(999, 'a'));
+}
+
+TEST(ErrorJson, InvalidUtf8IsReplacedNotThrown) {
+  std::string message = "cannot open /tmp/\xff\xfe.bin";
+  Bytes body;
+  ASSERT_NO_THROW(body = ErrorJson({ErrorCode::kIo, message}));
+  EXPECT_EQ(ParseErrorJson(body).code, ErrorCode::kIo);
+  ASSERT_NO_THROW((void)EncodeControl(ErrorControl({ErrorCode::kIo, message})));
+}
+
+}  // namespace
+}  // namespace sealdrop
