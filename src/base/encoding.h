@@ -23,4 +23,8 @@ Result<Bytes> Base64UrlDecode(std::string_view text);
 // into JSON, which must stay valid UTF-8).
 std::string TruncateUtf8(std::string_view text, size_t max);
 
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or
+// code points above U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
 }  // namespace sealdrop

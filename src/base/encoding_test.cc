@@ -50,6 +50,19 @@ TEST(Hex, RoundTripAndRejects) {
 namespace sealdrop {
 namespace {
 
+TEST(IsValidUtf8, AcceptsWellFormedAndRefusesTheRest) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xc3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xe2\x82"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("a\x80" "b"));          // a lone continuation byte
+}
+
 TEST(TruncateUtf8, NeverSplitsACharacter) {
   EXPECT_EQ(TruncateUtf8("abc", 10), "abc");
   EXPECT_EQ(TruncateUtf8("abcdef", 3), "abc");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crash_point.h"
+#include "base/encoding.h"
 #include "base/files.h"
 #include "cli/cli_common.h"
 #include "client/home.h"
@@ -378,10 +379,24 @@ int main(int argc, char** argv) {
       }
       fds.push_back(*fd);
     }
+    // The request is JSON text: arguments and the working directory must be
+    // UTF-8; environment entries that are not are left out (the processor
+    // passes on only LANG, LC_ALL, TERM and TZ anyway).
     std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    for (char** e = environ; *e; ++e)
+      if (IsValidUtf8(*e)) env.emplace_back(*e);
     std::error_code ec;
-    json req = {{"args", run_args}, {"cwd", fs::current_path(ec).string()}, {"env", env}};
+    const std::string cwd = fs::current_path(ec).string();
+    for (const auto& a : run_args)
+      if (!IsValidUtf8(a)) {
+        close_all();
+        return cli::Report(kProg, {ErrorCode::kInvalidArgument, "the program's arguments must be valid UTF-8 text"});
+      }
+    if (!IsValidUtf8(cwd)) {
+      close_all();
+      return cli::Report(kProg, {ErrorCode::kInvalidArgument, "the working directory's path is not valid UTF-8; run from another directory"});
+    }
+    json req = {{"args", run_args}, {"cwd", cwd}, {"env", env}};
     if (*open) req["with"] = !program.empty();
     auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, req.dump(), fds);
     close_all();

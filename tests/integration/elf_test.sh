@@ -221,6 +221,8 @@ refuses "a damaged data package stops the program reading it" "damaged or was al
 refuses "a damaged data package is not exported either" "damaged or was altered|does not allow" as alice dev1 open corpus
 cp "$work/pristine.sdpkg" "$work/home-alice/packages/corpus.sdpkg"
 
+refuses "arguments that are not UTF-8 get a clear error, not a crash" "valid UTF-8" as alice dev1 run c-pie -- $'\xff'
+
 echo "# programs that cannot be protected are refused when added"
 cc -O2 -z execstack -o "$elf/execstack" "$p/hello.c" 2>/dev/null
 refuses "a program asking for an executable stack" "executable stack" \
