@@ -17,6 +17,8 @@ Bytes EncodePackagePrefix(std::string_view manifest_jws) {
 }
 
 Result<std::optional<PackagePrefix>> ParsePackagePrefix(ByteView head) {
+  // An empty view may have no data pointer at all (memcmp's are nonnull).
+  if (head.empty()) return std::optional<PackagePrefix>();
   size_t have_magic = std::min(head.size(), kPackageMagicSize);
   if (std::memcmp(head.data(), kPackageMagic, have_magic) != 0)
     return Fail(ErrorCode::kMalformed, "this is not a sealdrop package (bad magic)");

@@ -162,3 +162,18 @@ TEST_F(PackageTest, PrefixParserLimits) {
 
 }  // namespace
 }  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+// Found by the trp_session fuzzer: an empty first PackageData frame reached
+// ParsePackagePrefix with an empty view whose data() is null, and memcmp was
+// called on it (undefined behaviour, reported by UBSan).
+TEST(PackagePrefix, EmptyInputNeedsMoreBytes) {
+  auto r = ParsePackagePrefix(ByteView{});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->has_value());
+}
+
+}  // namespace
+}  // namespace sealdrop

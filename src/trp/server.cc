@@ -11,14 +11,15 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/crash_point.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "trp/licences.h"
 #include "trp/runner.h"
-#include "base/crash_point.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
@@ -283,7 +284,13 @@ class Connection {
 }  // namespace
 
 void HandleProcessorConnection(const ProcessorState& state, int fd, int idle_seconds) {
-  Connection(state, fd, idle_seconds).Run();
+  // A bug that throws must end this connection, not the processor: an
+  // exception leaving a connection thread would terminate every session.
+  try {
+    Connection(state, fd, idle_seconds).Run();
+  } catch (const std::exception& e) {
+    std::cerr << "sealdrop-trp: a connection ended on an internal error: " << e.what() << "\n";
+  }
 }
 
 Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
