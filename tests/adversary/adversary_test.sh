@@ -22,7 +22,9 @@ make_trp selfsigned self-signed
 TRP_SERVE_FLAGS="--idle-timeout 5" make_trp clocky good
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null; rm -f "$work/clocky.sock"
 # libfaketime preloaded directly: the faketime wrapper would fork, and the
-# cleanup would kill the wrapper and leave the processor running.
+# cleanup would kill the wrapper and leave the processor running. Under ASan
+# the preload comes before ASan's runtime, which ASan would refuse.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 FAKETIME='-400d' \
   "$BIN/sealdrop-trp" serve "$work/clocky" --socket "$work/clocky.sock" --idle-timeout 5 2>>"$work/clocky.log" &
 pids+=($!)
