@@ -1,0 +1,438 @@
+// The server's session state machine, ServerSession
+// (protocol/server_session.h), driven by sequences of operations
+// (fuzz/session_ops.h): control messages (raw fuzzer text, or logins with
+// real tokens, purchases, re-downloads, charges built by the harness), and a
+// processor the fuzzer controls through a real inner TLS client holding a
+// device certificate (good, revoked by the ledger, or from an untrusted
+// manufacturer). Once its handshake is done the fuzzer chooses what the
+// processor says: genuine or fuzzed Capabilities, genuine or fuzzed
+// Received, errors, unknown frames, raw records, close_notify. So the whole
+// order (login -> purchase -> inner handshake -> sealing and streaming ->
+// Received -> charge -> re-download) is reachable, and every step can be
+// replaced by garbage.
+//
+// Each input gets a fresh copy of a template SQLite ledger on /dev/shm (made
+// once, as the tests make theirs, through protocol/testing/world.h: users
+// alice and bob, programs "hello" (data) and "tiny" (protected ELF, if
+// fuzz/data/tiny.elf exists), login tokens, one completed purchase by
+// alice), a fresh LoginLimiter, and the fixed clock.
+//
+// Logins with a password are skipped: argon2id costs 30-100 ms a check and
+// would bring the fuzzer under 10 exec/s. Token logins reach the same
+// HandleLogin code except for the ledger's password check.
+//
+// Checks, beyond crashes:
+//  - every control message the server sends parses (ParseControl with the
+//    server limit), and every inner frame decodes (InnerMaxBody);
+//  - the streamed package has the announced size, its manifest verifies
+//    under the server key for exactly the device that did the handshake, and
+//    PackageEnd carries its digest (recomputed here);
+//  - "charged" comes only after the processor confirmed that digest for this
+//    order, carries a release signed by the server whose claims name this
+//    package, device, order and inner session, and a receipt signed by it;
+//  - every balance the server reports equals the starting balance minus the
+//    amounts charged in this input; the ledger agrees at the end and its
+//    audit chain verifies.
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include "base/encoding.h"
+#include "base/files.h"
+#include "base/reader.h"
+#include "crypto/jws.h"
+#include "crypto/sha256.h"
+#include "fuzz_util.h"
+#include "session_ops.h"
+#include "ledger/sqlite_ledger.h"
+#include "package/digest.h"
+#include "package/opener.h"
+#include "package/package_file.h"
+#include "protocol/login_limiter.h"
+#include "protocol/testing/world.h"
+
+using namespace sealdrop;
+using namespace sealdrop::fuzz::server_ops;
+using fuzz::OpReader;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Fixture {
+  std::unique_ptr<testing::World> world;
+  std::vector<testing::Device> devices;  // good, revoked, untrusted manufacturer
+  std::map<std::string, std::string> tokens;
+  std::map<std::string, int64_t> start_balance;
+  std::string setup_receipt;
+  fs::path dir;  // on /dev/shm
+  fs::path template_db, work_db;
+};
+
+Fixture* fixture = nullptr;
+
+void CleanUp() {
+  if (fixture == nullptr) return;
+  std::error_code ec;
+  fs::remove_all(fixture->dir, ec);
+  fixture->world.reset();
+}
+
+#define SETUP_CHECK(expr)                                                              \
+  do {                                                                                 \
+    auto r_ = (expr);                                                                  \
+    FUZZ_CHECK(r_.has_value(), std::string(#expr) + ": " + (r_ ? "" : r_.error().message)); \
+  } while (0)
+
+const Fixture& Fix() {
+  if (fixture != nullptr) return *fixture;
+  auto* f = new Fixture;
+  f->world = testing::World::Create(3000);
+  testing::World& w = *f->world;
+  w.server.now = fuzz::FixedNow;
+  f->devices.push_back(w.MakeDevice({"dev-good"}));
+  f->devices.push_back(w.MakeDevice({"dev-revoked"}));
+  f->devices.push_back(w.MakeDevice({"dev-other", 365, 0, "mfr2"}));
+  SETUP_CHECK(w.ledger->RevokeDevice("dev-revoked", "fuzz fixture"));
+  const fs::path elf = std::string(SEALDROP_FUZZ_DIR) + "/data/tiny.elf";
+  if (fs::exists(elf)) {
+    auto bytes = ReadFile(elf, 1 << 20);
+    ProgramRecord p;
+    p.name = "tiny";
+    p.version = "1.0";
+    p.price = 50;
+    p.kind = "elf";
+    p.path = elf.string();
+    p.size = bytes->size();
+    p.sha256 = Sha256Hex(*bytes);
+    SETUP_CHECK(w.ledger->AddProgram(p));
+  }
+  // One finished purchase, so re-downloads have a receipt to name.
+  {
+    testing::Loop loop(w, f->devices[0]);
+    FUZZ_CHECK(loop.Login("alice", "correct horse") == "welcome", "fixture login");
+    SETUP_CHECK(loop.Buy("hello", "fixture-purchase-0001"));
+    f->setup_receipt = loop.host.charged().receipt;
+  }
+  for (const char* user : {"alice", "bob"}) {
+    auto token = w.ledger->IssueToken(user, 10LL * 365 * 24 * 3600);
+    SETUP_CHECK(token);
+    f->tokens[user] = *token;
+    f->start_balance[user] = *w.ledger->Balance(user);
+  }
+  f->dir = fuzz::ScratchDir("server");
+  f->template_db = f->dir / "template.db";
+  f->work_db = f->dir / "ledger.db";
+  const fs::path live = w.dir / "ledger.db";
+  w.ledger.reset();  // closing checkpoints the WAL into the file
+  fs::copy_file(live, f->template_db, fs::copy_options::overwrite_existing);
+  fixture = f;
+  std::atexit(CleanUp);
+  return *f;
+}
+
+class Harness {
+ public:
+  Harness() : f_(Fix()) {
+    std::error_code ec;
+    fs::remove(fs::path(f_.work_db.string() + "-wal"), ec);
+    fs::remove(fs::path(f_.work_db.string() + "-shm"), ec);
+    fs::copy_file(f_.template_db, f_.work_db, fs::copy_options::overwrite_existing);
+    auto ledger = OpenSqliteLedger(f_.work_db, false);
+    FUZZ_CHECK(ledger.has_value(), "opening the ledger copy: " + (ledger ? "" : ledger.error().message));
+    ledger_ = std::move(*ledger);
+    ctx_ = f_.world->server;
+    ctx_.ledger = ledger_.get();
+    ctx_.now = fuzz::FixedNow;
+    ctx_.login_limiter = &limiter_;
+    ctx_.peer_address = "192.0.2.1";
+    server_.emplace(ctx_);
+    balance_ = f_.start_balance;
+  }
+
+  ~Harness() {
+    server_.reset();
+    auto audit = ledger_->VerifyAudit();
+    FUZZ_CHECK(audit.has_value(), "the audit chain does not verify: " + (audit ? "" : audit.error().message));
+    for (const auto& [user, expected] : balance_)
+      FUZZ_CHECK(*ledger_->Balance(user) == expected, "the ledger's balance of " + user + " is not what was charged");
+  }
+
+  void Step(OpReader& in) {
+    const uint8_t op = in.U8() % kOpCount;
+    Do(op, in);
+    FUZZ_TRACE("server_session: op %u -> state %d\n", op, static_cast<int>(server_->state()));
+  }
+
+ private:
+  void Do(uint8_t op, OpReader& in) {
+    switch (op) {
+      case kControlRaw: {
+        std::string text = in.Text();
+        auto m = ParseControl(text);
+        if (m && m->type == "login" && !m->password.empty()) return;  // argon2id: see the header
+        Control(text);
+        break;
+      }
+      case kLoginToken: {
+        ControlMessage m{.type = "login"};
+        switch (in.U8() % 4) {
+          case 0: m.user = "alice"; m.token = f_.tokens.at("alice"); break;
+          case 1: m.user = "bob"; m.token = f_.tokens.at("bob"); break;
+          case 2: m.user = "alice"; m.token = std::string(64, '0'); break;
+          default: m.user = "bob"; m.token = f_.tokens.at("alice"); break;
+        }
+        Send(m);
+        break;
+      }
+      case kPurchase: {
+        ControlMessage m{.type = "purchase"};
+        uint8_t which = in.U8() % 3;
+        m.program = which == 0 ? "hello" : which == 1 ? "tiny" : in.Text();
+        m.idempotency_key = in.Text();
+        if (m.idempotency_key.empty()) m.idempotency_key = "fuzz-idempotency-key-1";
+        Send(m);
+        break;
+      }
+      case kRedownload: {
+        ControlMessage m{.type = "redownload"};
+        uint8_t which = in.U8() % 3;
+        m.receipt = which == 0 ? last_receipt_ : which == 1 ? f_.setup_receipt : in.Text();
+        Send(m);
+        break;
+      }
+      case kCharge: {
+        ControlMessage m{.type = "charge"};
+        m.order_id = in.U8() % 2 == 0 ? order_id_ : in.Text();
+        Send(m);
+        break;
+      }
+      case kSimple: {
+        static const char* kTypes[] = {"balance", "receipts", "bye", "unknown"};
+        Send(ControlMessage{.type = kTypes[in.U8() % 4]});
+        break;
+      }
+      case kProcessorStart: StartProcessor(in.U8() % f_.devices.size()); break;
+      case kCapabilitiesValid: {
+        InnerCapabilities caps;
+        caps.package_suites = {"HPKE-P256-SHA256-A256GCM"};
+        // 0: the device's own key-wrap chain; 1: another device's.
+        size_t owner = in.U8() % 2 == 0 ? device_ : (device_ + 1) % f_.devices.size();
+        caps.key_wrap_chain_pem = f_.devices[owner].identity.key_wrap_chain_pem;
+        SendFrame(InnerType::kCapabilities, EncodeCapabilities(caps));
+        break;
+      }
+      case kCapabilitiesBlob: SendFrame(InnerType::kCapabilities, in.Blob()); break;
+      case kReceivedValid:
+        if (end_digest_) {
+          confirmed_ = *end_digest_;
+          SendFrame(InnerType::kReceived, *end_digest_);
+        }
+        break;
+      case kReceivedBlob: SendFrame(InnerType::kReceived, in.Blob()); break;
+      case kInnerErrorBlob: SendFrame(InnerType::kError, in.Blob()); break;
+      case kInnerFrame: {
+        uint8_t type = in.U8();
+        SendFrame(static_cast<InnerType>(type), in.Blob());
+        break;
+      }
+      case kInnerRaw: {
+        Bytes raw = in.Blob();
+        server_->OnInner(raw);
+        Pump();
+        break;
+      }
+      default:
+        if (client_ && client_->handshake_done()) {
+          (void)client_->Close();
+          ToServer();
+        }
+        break;
+    }
+  }
+
+  // A message the harness builds around fuzzer strings (program names,
+  // keys, receipts), encoded as the host encodes it. EncodeControl replaces
+  // invalid UTF-8, so this never throws; the raw operation sends anything.
+  void Send(const ControlMessage& m) { Control(EncodeControl(m)); }
+
+  void Control(std::string_view text) {
+    server_->OnControl(text);
+    Pump();
+  }
+
+  void StartProcessor(size_t device) {
+    device_ = device;
+    client_.reset();
+    decoder_.emplace(InnerMaxBody);
+    package_.clear();
+    total_.reset();
+    end_digest_.reset();
+    TlsPeerPolicy policy;
+    policy.trust = &f_.world->vendors;
+    policy.profile = CertProfile::kServer;
+    policy.now = fuzz::FixedNow;
+    auto c = TlsChannel::CreateClient(f_.devices[device].identity.tls, std::move(policy));
+    FUZZ_CHECK(c.has_value(), "client channel");
+    client_.emplace(std::move(*c));
+    FUZZ_CHECK(client_->Start().has_value(), "client Start");
+    ToServer();
+  }
+
+  void SendFrame(InnerType type, ByteView body) {
+    if (!client_ || !client_->handshake_done()) return;
+    if (!client_->Write(EncodeFrame(static_cast<uint8_t>(type), body))) return;
+    ToServer();
+  }
+
+  void ToServer() {
+    if (!client_) return;
+    Bytes out = client_->TakeOutgoing();
+    if (out.empty()) return;
+    server_->OnInner(out);
+    Pump();
+  }
+
+  // Moves the server's messages until nobody has anything to say.
+  void Pump() {
+    for (int round = 0; round < 10000; ++round) {
+      bool progress = false;
+      while (auto o = server_->NextOutbound()) {
+        progress = true;
+        if (o->kind == Outbound::Kind::kControl) {
+          OnServerControl(AsString(o->data));
+        } else if (client_) {
+          if (!client_->Feed(o->data)) continue;  // the processor side refused: it stays silent
+          ClientReads();
+        }
+      }
+      if (client_) {
+        Bytes out = client_->TakeOutgoing();
+        if (!out.empty()) {
+          progress = true;
+          server_->OnInner(out);
+        }
+      }
+      if (!progress) return;
+    }
+  }
+
+  void ClientReads() {
+    if (!client_->handshake_done()) return;
+    Bytes plain;
+    if (!client_->ReadAvailable(plain, 8 << 20) || plain.empty()) return;
+    FUZZ_CHECK(decoder_->Push(plain).has_value(), "the server sent a malformed inner frame");
+    for (;;) {
+      auto frame = decoder_->Pop();
+      FUZZ_CHECK(frame.has_value(), "the server sent a malformed inner frame");
+      if (!*frame) return;
+      const Frame& fr = **frame;
+      switch (static_cast<InnerType>(fr.type)) {
+        case InnerType::kPackageBegin:
+          FUZZ_CHECK(!total_ && fr.body.size() == 8, "PackageBegin repeated or malformed");
+          total_ = LoadU64(fr.body.data());
+          break;
+        case InnerType::kPackageData:
+          FUZZ_CHECK(total_ && package_.size() + fr.body.size() <= *total_, "package data beyond the announced size");
+          package_.insert(package_.end(), fr.body.begin(), fr.body.end());
+          break;
+        case InnerType::kPackageEnd:
+          FUZZ_CHECK(total_ && package_.size() == *total_, "PackageEnd before the announced size was sent");
+          CheckPackage(fr.body);
+          end_digest_ = fr.body;
+          break;
+        case InnerType::kError:
+          break;
+        default:
+          FUZZ_CHECK(false, "the server sent inner frame type " + std::to_string(fr.type));
+      }
+    }
+  }
+
+  void CheckPackage(const Bytes& end_digest) {
+    auto prefix = ParsePackagePrefix(package_);
+    FUZZ_CHECK(prefix && *prefix, "the streamed package has no prefix");
+    const testing::Device& dev = f_.devices[device_];
+    auto m = VerifyManifest((*prefix)->manifest_jws, f_.world->server.identity.key->PublicKey(),
+                            Recipient{dev.identity.device_serial, dev.identity.key_wrap_key_id});
+    FUZZ_CHECK(m.has_value(), "the streamed manifest does not verify for the device in the handshake: " +
+                                  (m ? "" : m.error().message));
+    FUZZ_CHECK((*prefix)->payload_offset + m->payload_size == package_.size(), "package size vs manifest");
+    FUZZ_CHECK(m->order_id == order_id_, "the manifest names another order");
+    PackageDigest digest = PackageDigest::For((*prefix)->payload_offset, *m);
+    digest.Update(package_);
+    auto d = digest.Final();
+    FUZZ_CHECK(d.has_value() && Bytes(d->begin(), d->end()) == end_digest, "PackageEnd does not carry the digest");
+    FUZZ_CHECK(UnwrapContentKey(*m, *dev.wrap_key).has_value(), "the device cannot unwrap its content key");
+  }
+
+  void OnServerControl(std::string_view text) {
+    auto m = ParseControl(text, kMaxServerControlSize);
+    FUZZ_CHECK(m.has_value(), "the server sent an unparseable control message: " + std::string(text.substr(0, 200)));
+    FUZZ_TRACE("server_session:   <- %s\n", std::string(text.substr(0, 160)).c_str());
+    if (m->type == "welcome") {
+      user_ = m->user;
+      FUZZ_CHECK(balance_.count(user_) && m->balance == balance_[user_], "welcome balance");
+    } else if (m->type == "balance") {
+      FUZZ_CHECK(m->balance == balance_[user_], "reported balance");
+    } else if (m->type == "order") {
+      order_id_ = m->order_id;
+      confirmed_.reset();
+    } else if (m->type == "charged") {
+      CheckCharged(*m);
+    }
+  }
+
+  void CheckCharged(const ControlMessage& m) {
+    FUZZ_CHECK(!user_.empty() && m.order_id == order_id_, "charged for another order or without a login");
+    FUZZ_CHECK(confirmed_ && end_digest_ && *confirmed_ == *end_digest_ && m.package_digest == HexEncode(*confirmed_),
+               "charged without the processor confirming this package");
+    const EcPublicKey server_key = f_.world->server.identity.key->PublicKey();
+    auto release = JwsVerifyCompact(m.release, server_key, kReleaseJwsType);
+    FUZZ_CHECK(release.has_value(), "the release does not verify");
+    auto claims = ParseReleaseClaims(*release);
+    FUZZ_CHECK(claims.has_value(), "the release claims do not parse");
+    auto exporter = client_->ExportKeyingMaterial(kReleaseExporterLabel, 32);
+    FUZZ_CHECK(claims->package_digest == m.package_digest && claims->order_id == m.order_id &&
+                   claims->device_serial == f_.devices[device_].identity.device_serial &&
+                   (!exporter || claims->session == Base64UrlEncode(*exporter)),
+               "the release names another package, order, device or session");
+    auto receipt = JwsParse(m.receipt);
+    FUZZ_CHECK(receipt && receipt->typ == kReceiptJwsType, "the receipt is not a receipt JWS");
+    auto rc = ParseReceiptClaims(receipt->payload);
+    FUZZ_CHECK(rc && rc->user == user_ && rc->receipt_id == claims->receipt_id, "the receipt names another user or id");
+    balance_[user_] -= m.amount;
+    FUZZ_CHECK(m.balance == balance_[user_], "the charged balance is not the start minus what was charged");
+    last_receipt_ = m.receipt;
+    confirmed_.reset();
+  }
+
+  const Fixture& f_;
+  std::unique_ptr<Ledger> ledger_;
+  LoginLimiter limiter_{LoginLimits{3, 10, std::chrono::seconds(600), 1000}};
+  ServerContext ctx_;
+  std::optional<ServerSession> server_;
+  std::map<std::string, int64_t> balance_;
+  std::string user_, order_id_, last_receipt_;
+  // The processor.
+  size_t device_ = 0;
+  std::optional<TlsChannel> client_;
+  std::optional<FrameDecoder> decoder_;
+  Bytes package_;
+  std::optional<uint64_t> total_;
+  std::optional<Bytes> end_digest_, confirmed_;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)Fix();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  OpReader in(data, size);
+  Harness h;
+  for (int steps = 0; !in.empty() && steps < 128; ++steps) h.Step(in);
+  return 0;
+}
