@@ -135,4 +135,16 @@ Status EnsureDirectory(const fs::path& path, int mode) {
   return Ok();
 }
 
+Status ReadExactAt(int fd, std::span<uint8_t> out, uint64_t offset) {
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t r = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Fail(ErrorCode::kIo, std::string("cannot read the package: ") + std::strerror(errno));
+    if (r == 0) return Fail(ErrorCode::kMalformed, "the package is truncated");
+    done += static_cast<size_t>(r);
+  }
+  return Ok();
+}
+
 }  // namespace sealdrop

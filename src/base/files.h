@@ -19,6 +19,10 @@ namespace sealdrop {
 // Reads a whole file, refusing files larger than max_size.
 Result<Bytes> ReadFile(const std::filesystem::path& path, size_t max_size);
 Result<std::string> ReadTextFile(const std::filesystem::path& path, size_t max_size);
+// Reads exactly out.size() bytes at `offset` (pread, retried on EINTR).
+// kIo on a read error; kMalformed, "the package is truncated", if the file
+// ends first (its callers read packages).
+Status ReadExactAt(int fd, std::span<uint8_t> out, uint64_t offset);
 
 Status WriteFileAtomic(const std::filesystem::path& path, ByteView data, int mode = 0644);
 inline Status WriteFileAtomic(const std::filesystem::path& path, std::string_view text,

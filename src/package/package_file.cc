@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "base/files.h"
 #include "base/reader.h"
 
 namespace sealdrop {
@@ -33,19 +34,6 @@ Result<std::optional<PackagePrefix>> ParsePackagePrefix(ByteView head) {
   return std::optional<PackagePrefix>(std::move(prefix));
 }
 
-namespace {
-Status ReadAt(int fd, uint8_t* p, size_t n, uint64_t off) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(off + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Fail(ErrorCode::kIo, std::string("cannot read the package: ") + std::strerror(errno));
-    if (r == 0) return Fail(ErrorCode::kMalformed, "the package is truncated");
-    done += static_cast<size_t>(r);
-  }
-  return Ok();
-}
-}  // namespace
 
 Bytes EncodeElfTrailer(std::string_view manifest_jws) {
   Writer w;
@@ -62,7 +50,7 @@ Result<PackageLayout> ReadPackageLayout(int fd) {
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   uint8_t magic[4] = {};
   if (size < 4) return Fail(ErrorCode::kMalformed, "this is not a sealdrop package (too short)");
-  SEALDROP_TRY(ReadAt(fd, magic, 4, 0));
+  SEALDROP_TRY(ReadExactAt(fd, std::span(magic, 4), 0));
   PackageLayout layout;
   if (!(magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F')) {
     SEALDROP_ASSIGN(PackagePrefix prefix, ReadPackagePrefix(fd));
@@ -74,7 +62,7 @@ Result<PackageLayout> ReadPackageLayout(int fd) {
   uint8_t tail[kElfTrailerFixedSize];
   if (size < kElfTrailerFixedSize)
     return Fail(ErrorCode::kMalformed, "this ELF file is not a sealdrop package (no package trailer)");
-  SEALDROP_TRY(ReadAt(fd, tail, sizeof tail, size - sizeof tail));
+  SEALDROP_TRY(ReadExactAt(fd, std::span(tail, sizeof tail), size - sizeof tail));
   if (std::memcmp(tail + 4, kElfTrailerMagic, kPackageMagicSize) != 0)
     return Fail(ErrorCode::kMalformed, "this ELF file is not a sealdrop package (no package trailer)");
   uint32_t len = LoadU32(tail);
@@ -83,13 +71,14 @@ Result<PackageLayout> ReadPackageLayout(int fd) {
   layout.elf_first = true;
   layout.payload_size = size - sizeof tail - len;
   layout.manifest_jws.resize(len);
-  SEALDROP_TRY(ReadAt(fd, reinterpret_cast<uint8_t*>(layout.manifest_jws.data()), len, layout.payload_size));
+  SEALDROP_TRY(ReadExactAt(fd, std::span(reinterpret_cast<uint8_t*>(layout.manifest_jws.data()), len),
+                              layout.payload_size));
   return layout;
 }
 
 Result<PackagePrefix> ReadPackagePrefix(int fd) {
   Bytes head(kPackagePrefixFixedSize);
-  auto read_exact = [&](uint8_t* p, size_t n, uint64_t off) { return ReadAt(fd, p, n, off); };
+  auto read_exact = [&](uint8_t* p, size_t n, uint64_t off) { return ReadExactAt(fd, std::span(p, n), off); };
   SEALDROP_TRY(read_exact(head.data(), head.size(), 0));
   SEALDROP_ASSIGN(auto first, ParsePackagePrefix(head));
   if (first) return std::move(*first);

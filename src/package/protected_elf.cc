@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/files.h"
 #include "base/reader.h"
 #include "crypto/sha256.h"
 #include "package/chunked.h"
@@ -14,18 +15,6 @@ namespace {
 
 constexpr std::string_view kAadLabel = "sealdrop elf v1";
 constexpr uint8_t kNonceTag = 0x02;
-
-Status ReadExact(int fd, uint8_t* p, size_t n, uint64_t offset) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Fail(ErrorCode::kIo, std::string("cannot read the package: ") + std::strerror(errno));
-    if (r == 0) return Fail(ErrorCode::kMalformed, "the package is truncated");
-    done += static_cast<size_t>(r);
-  }
-  return Ok();
-}
 
 }  // namespace
 
@@ -148,7 +137,7 @@ Status DecryptProtectedElf(int fd, const Manifest& m, const SecretBytes& kx,
   auto pass_plain = [&](uint64_t end) -> Status {
     while (at < end) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kBuffer, end - at));
-      SEALDROP_TRY(ReadExact(fd, buf.data(), n, at));
+      SEALDROP_TRY(ReadExactAt(fd, std::span(buf.data(), n), at));
       plain_hash.Update(ByteView(buf.data(), n));
       SEALDROP_TRY(sink(ByteView(buf.data(), n)));
       at += n;
@@ -163,7 +152,7 @@ Status DecryptProtectedElf(int fd, const Manifest& m, const SecretBytes& kx,
     uint64_t end = r.offset + r.size;
     while (at < end) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kBuffer, end - at));
-      SEALDROP_TRY(ReadExact(fd, buf.data(), n, at));
+      SEALDROP_TRY(ReadExactAt(fd, std::span(buf.data(), n), at));
       SEALDROP_TRY(aead.Update(std::span(buf.data(), n)));
       SEALDROP_TRY(sink(ByteView(buf.data(), n)));
       at += n;
