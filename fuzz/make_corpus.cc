@@ -283,9 +283,9 @@ int main(int argc, char** argv) {
   // trp_session (fuzz/session_ops.h).
   {
     using namespace fuzz::trp_ops;
-    OpWriter shallow;
-    shallow.U8(0).U8(kShallowRecords).Blob(Cat({Bytes{0x16, 0x03, 0x03, 0x00, 0x04}, Bytes(4, 0)})).U8(kShallowTake).U8(kShallowAbort);
-    Seed("trp_session", "shallow", shallow.bytes());
+    OpWriter foreign;
+    foreign.U8(0).U8(kBeginValid).U8(kDataRest).U8(kEndValid).U8(kReleaseValid);
+    Seed("trp_session", "foreign-peer", foreign.bytes());
     OpWriter full;
     full.U8(1).U8(kBeginValid).U8(kDataRest).U8(kEndValid).U8(kReleaseValid);
     Seed("trp_session", "deep-data", full.bytes());

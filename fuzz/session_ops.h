@@ -60,13 +60,12 @@ class OpWriter {
   Bytes out_;
 };
 
-// trp_session: byte 0 selects the mode (even: shallow, odd: deep).
+// trp_session: byte 0 selects the peer (odd: the vendor server; even: a
+// certificate whose key signed nothing), then one opcode per step after the
+// (plain) handshake. An opcode with kHold set leaves the frames with the
+// server (they travel with the next delivery), so deliveries can carry
+// several frames or cut one.
 namespace trp_ops {
-// Shallow mode: a TrpSession after Start, fed records as if from the host.
-enum ShallowOp : uint8_t { kShallowRecords = 0, kShallowRelease, kShallowAbort, kShallowTake, kShallowCount };
-// Deep mode, after a real in-memory handshake; frames go through the
-// server's TLS channel. An opcode with kHold set leaves the records with the
-// server (they travel with the next delivery), so frames can share records.
 enum DeepOp : uint8_t {
   kSelectPackage = 0,  // u8: 0 data package, 1 protected ELF (if available)
   kBeginValid,         // PackageBegin(total of the selected package)
@@ -79,9 +78,9 @@ enum DeepOp : uint8_t {
   kEndBlob,            // blob: PackageEnd body
   kErrorBlob,          // blob: Error body
   kFrame,              // u8 type, blob body
-  kRawRecords,         // blob: bytes handed to OnInner as records (not through TLS)
+  kRawRecords,         // blob: raw bytes in the inner stream (not a frame the harness built)
   kCutDelivery,        // u16: deliver what the server holds in two pieces, cut there
-  kServerClose,        // the server sends close_notify
+  kServerClose,        // the server sends close_notify (with what it holds)
   kReleaseValid,       // a genuine release for the held package
   kReleaseClaims,      // blob: claims JSON signed by the server's key as a release
   kReleaseRaw,         // blob release, blob receipt
@@ -107,7 +106,7 @@ enum Op : uint8_t {
   kReceivedBlob,      // blob: Received body
   kInnerErrorBlob,    // blob: Error body from the processor
   kInnerFrame,        // u8 type, blob body
-  kInnerRaw,          // blob: bytes to OnInner as records (not through TLS)
+  kInnerRaw,          // blob: raw bytes in the inner stream (not a frame the harness built)
   kProcessorClose,    // the processor sends close_notify
   kOpCount
 };

@@ -1,5 +1,7 @@
 #include "crypto/ec.h"
 
+#include <openssl/pem.h>
+
 #include <gtest/gtest.h>
 
 #include "base/encoding.h"
@@ -84,6 +86,28 @@ TEST(EcPublicKey, EncodingsRoundTripAndKeyIdIsSpkiHash) {
   EXPECT_EQ(from_point->ToPem(), kWycheproofKeyPem);
   EXPECT_EQ(from_pem->KeyId(), Sha256Hex(Hex(kWycheproofKeyDer)));
   EXPECT_EQ(from_pem->KeyId().size(), 64u);
+}
+
+TEST(EcPublicKey, EncodingsAreWhatOpenSslWrites) {
+  // ToSpkiDer and ToPem build the encoding from the point; OpenSSL's own
+  // encoder must agree for any key.
+  for (int i = 0; i < 20; ++i) {
+    auto priv = EcPrivateKey::Generate();
+    ASSERT_TRUE(priv.has_value());
+    EcPublicKey pub = priv->PublicKey();
+    EVP_PKEY* pkey = pub.impl().pkey.get();
+    const int len = i2d_PUBKEY(pkey, nullptr);
+    ASSERT_GT(len, 0);
+    Bytes der(static_cast<size_t>(len));
+    uint8_t* p = der.data();
+    ASSERT_EQ(i2d_PUBKEY(pkey, &p), len);
+    EXPECT_EQ(HexEncode(pub.ToSpkiDer()), HexEncode(der));
+    UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+    ASSERT_EQ(PEM_write_bio_PUBKEY(bio.get(), pkey), 1);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    EXPECT_EQ(pub.ToPem(), std::string(data, static_cast<size_t>(n)));
+  }
 }
 
 TEST(EcPublicKey, CompressedSpkiGetsTheSameKeyId) {

@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/error.h"
@@ -65,9 +66,11 @@ Error OsslError(ErrorCode code, std::string_view what);
 
 struct EcPublicKey::Impl {
   UniquePtr<EVP_PKEY> pkey;
+  Bytes point;  // uncompressed, 65 bytes
 };
 struct EcPrivateKey::Impl {
   UniquePtr<EVP_PKEY> pkey;
+  std::optional<EcPublicKey> public_key;  // derived once, when the key is loaded
 };
 
 // Wraps an EVP_PKEY without taking ownership: the caller keeps (and frees) its

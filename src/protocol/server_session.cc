@@ -203,8 +203,8 @@ Status ServerSession::StartInner() {
   policy.role = DeviceKeyRole::kIdentity;
   policy.now = ctx_.now;
   policy.extra_check = [this](const VerifiedLeaf& leaf) { return CheckDevice(leaf); };
-  SEALDROP_ASSIGN(TlsChannel tls, TlsChannel::CreateServer(ctx_.identity, std::move(policy)));
-  tls_.emplace(std::move(tls));
+  SEALDROP_ASSIGN(tls_, ctx_.channel ? ctx_.channel(ctx_.identity, std::move(policy), true)
+                                      : MakeTlsChannel(ctx_.identity, std::move(policy), true));
   decoder_.emplace(InnerMaxBody);
   state_ = State::kHandshake;
   ControlMessage reply{.type = "order"};

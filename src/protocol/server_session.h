@@ -59,6 +59,9 @@ struct ServerContext {
   std::string peer_address;
   // Called for every state change worth a log line or a metric.
   std::function<void(std::string_view event, std::string_view detail)> observe;
+  // Makes each order's inner channel; empty means MakeTlsChannel (the
+  // fuzzers pass protocol/testing/plain_channel.h).
+  InnerChannelFactory channel;
 };
 
 struct Outbound {
@@ -121,7 +124,7 @@ class ServerSession {
   std::string user_;
   std::deque<Outbound> out_;
   size_t queued_bytes_ = 0;
-  std::optional<TlsChannel> tls_;
+  std::unique_ptr<InnerChannel> tls_;
   std::optional<FrameDecoder> decoder_;
   std::optional<Order> order_;
   int login_failures_ = 0;

@@ -148,6 +148,13 @@ Result<TlsChannel> TlsChannel::CreateServer(const TlsIdentity& identity, TlsPeer
   return TlsChannel(std::move(impl));
 }
 
+Result<std::unique_ptr<InnerChannel>> MakeTlsChannel(const TlsIdentity& identity, TlsPeerPolicy policy,
+                                                     bool is_server) {
+  SEALDROP_ASSIGN(TlsChannel channel, is_server ? TlsChannel::CreateServer(identity, std::move(policy))
+                                                : TlsChannel::CreateClient(identity, std::move(policy)));
+  return std::unique_ptr<InnerChannel>(std::make_unique<TlsChannel>(std::move(channel)));
+}
+
 namespace {
 Error ChannelError(TlsChannel::Impl& impl, std::string_view what) {
   if (impl.verify_error) return *impl.verify_error;

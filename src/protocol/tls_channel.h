@@ -53,40 +53,67 @@ struct TlsPeerPolicy {
   std::function<Status(const VerifiedLeaf&)> extra_check;
 };
 
-class TlsChannel {
+// What the session state machines (trp_session.h, server_session.h) use of
+// the second path. TlsChannel is the product's only implementation;
+// protocol/testing/plain_channel.h has a cleartext stand-in with the same
+// contract, so the fuzzers can drive the state machines past the handshake
+// without paying for a handshake per input. The contract of each method is
+// the one documented on TlsChannel below.
+class InnerChannel {
+ public:
+  virtual ~InnerChannel() = default;
+  virtual Status Feed(ByteView records) = 0;
+  virtual Status Start() = 0;
+  virtual Bytes TakeOutgoing() = 0;
+  virtual bool handshake_done() const = 0;
+  virtual bool peer_closed() const = 0;
+  virtual Status Write(ByteView plaintext) = 0;
+  virtual Status ReadAvailable(Bytes& out, size_t max) = 0;
+  virtual Status ReadSome(std::span<uint8_t> dst, size_t* got) = 0;
+  virtual Status Close() = 0;
+  virtual const std::optional<VerifiedLeaf>& peer() const = 0;
+  virtual Result<Bytes> ExportKeyingMaterial(std::string_view label, size_t length) const = 0;
+};
+
+// Makes the channel of one session: the processor's side (is_server false)
+// or the server's. An empty factory means MakeTlsChannel.
+using InnerChannelFactory =
+    std::function<Result<std::unique_ptr<InnerChannel>>(const TlsIdentity&, TlsPeerPolicy, bool is_server)>;
+
+class TlsChannel final : public InnerChannel {
  public:
   static Result<TlsChannel> CreateClient(const TlsIdentity& identity, TlsPeerPolicy policy);
   static Result<TlsChannel> CreateServer(const TlsIdentity& identity, TlsPeerPolicy policy);
   TlsChannel(TlsChannel&&) noexcept;
   TlsChannel& operator=(TlsChannel&&) noexcept;
-  ~TlsChannel();
+  ~TlsChannel() override;
 
   // Bytes from the peer. Drives the handshake as far as it can go. Fails with
   // kUntrustedPeer if the peer's chain was refused (the reason from the
   // policy), or kCryptoFailure/kMalformed for a broken record stream. After a
   // failure the channel is dead and every call fails.
-  Status Feed(ByteView records);
+  Status Feed(ByteView records) override;
   // Starts the handshake (client: produces the ClientHello).
-  Status Start();
+  Status Start() override;
   // Bytes to send to the peer, possibly empty.
-  Bytes TakeOutgoing();
+  Bytes TakeOutgoing() override;
   bool pending_outgoing() const;
-  bool handshake_done() const;
-  bool peer_closed() const;
+  bool handshake_done() const override;
+  bool peer_closed() const override;
 
   // Application data, only after handshake_done().
-  Status Write(ByteView plaintext);
+  Status Write(ByteView plaintext) override;
   // Appends available application data to `out` (up to max bytes).
-  Status ReadAvailable(Bytes& out, size_t max);
+  Status ReadAvailable(Bytes& out, size_t max) override;
   // Reads application data into dst; *got == 0 means none is available now.
-  Status ReadSome(std::span<uint8_t> dst, size_t* got);
+  Status ReadSome(std::span<uint8_t> dst, size_t* got) override;
   // Sends close_notify.
-  Status Close();
+  Status Close() override;
 
   // Valid after the handshake.
-  const std::optional<VerifiedLeaf>& peer() const;
+  const std::optional<VerifiedLeaf>& peer() const override;
   // RFC 8446 section 7.5 exporter, binds signatures to this session.
-  Result<Bytes> ExportKeyingMaterial(std::string_view label, size_t length) const;
+  Result<Bytes> ExportKeyingMaterial(std::string_view label, size_t length) const override;
   // The handshake randoms (the patent's Rc and Rs), for logs and docs.
   Bytes ClientRandom() const;
   Bytes ServerRandom() const;
@@ -97,5 +124,9 @@ class TlsChannel {
   explicit TlsChannel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// TlsChannel::CreateServer or CreateClient, as an InnerChannel.
+Result<std::unique_ptr<InnerChannel>> MakeTlsChannel(const TlsIdentity& identity, TlsPeerPolicy policy,
+                                                     bool is_server);
 
 }  // namespace sealdrop

@@ -12,11 +12,12 @@ namespace sealdrop {
 
 TrpSession::TrpSession(const TrpIdentity& identity, const TrustStore& vendor_roots,
                        std::function<std::chrono::system_clock::time_point()> now,
-                       PackageStaging& staging)
+                       PackageStaging& staging, InnerChannelFactory channel)
     : identity_(identity),
       vendor_roots_(vendor_roots),
       now_(std::move(now)),
       staging_(staging),
+      make_channel_(channel ? std::move(channel) : InnerChannelFactory(MakeTlsChannel)),
       decoder_(InnerMaxBody) {}
 
 Status TrpSession::Fail(Error e) {
@@ -38,9 +39,9 @@ Status TrpSession::Start() {
   policy.trust = &vendor_roots_;
   policy.profile = CertProfile::kServer;
   policy.now = now_;
-  auto tls = TlsChannel::CreateClient(identity_.tls, std::move(policy));
+  auto tls = make_channel_(identity_.tls, std::move(policy), false);
   if (!tls) return Fail(tls.error());
-  tls_.emplace(std::move(*tls));
+  tls_ = std::move(*tls);
   state_ = State::kHandshake;
   auto st = tls_->Start();
   if (!st) return Fail(st.error());

@@ -77,8 +77,11 @@ class TrpSession {
  public:
   enum class State { kIdle, kHandshake, kAwaitPackage, kReceiving, kHeld, kReleased, kFailed };
 
+  // `channel` makes the inner channel at Start; empty means MakeTlsChannel
+  // (the fuzzers pass protocol/testing/plain_channel.h).
   TrpSession(const TrpIdentity& identity, const TrustStore& vendor_roots,
-             std::function<std::chrono::system_clock::time_point()> now, PackageStaging& staging);
+             std::function<std::chrono::system_clock::time_point()> now, PackageStaging& staging,
+             InnerChannelFactory channel = {});
 
   Status Start();
   Status OnInner(ByteView records);
@@ -103,7 +106,8 @@ class TrpSession {
   const TrustStore& vendor_roots_;
   std::function<std::chrono::system_clock::time_point()> now_;
   PackageStaging& staging_;
-  std::optional<TlsChannel> tls_;
+  InnerChannelFactory make_channel_;
+  std::unique_ptr<InnerChannel> tls_;
   FrameDecoder decoder_;
   State state_ = State::kIdle;
   std::optional<Error> error_;
