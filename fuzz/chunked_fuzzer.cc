@@ -15,7 +15,9 @@
 //     sink may only ever see a chunk-aligned prefix of the true plaintext.
 //
 // Fixed content key and nonce prefix.
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "crypto/aead.h"
 #include "fuzz_util.h"
@@ -33,9 +35,23 @@ const SecretBytes& Kx() {
 const Bytes kPrefix = {7, 6, 5, 4, 3, 2, 1};
 constexpr uint64_t kMaxRoundTrip = 3 * kChunkSize + 1000;
 
+// The seed repeated to `size` bytes (0, 1, 2, ... for an empty seed), by
+// block copies: a byte loop here was two thirds of the target's time, all
+// of it coverage callbacks on the loop's own comparisons.
 Bytes Stretch(ByteView seed, uint64_t size) {
   Bytes out(size);
-  for (uint64_t i = 0; i < size; ++i) out[i] = seed.empty() ? static_cast<uint8_t>(i) : seed[i % seed.size()];
+  if (size == 0) return out;
+  if (seed.empty()) {
+    for (size_t i = 0; i < std::min<uint64_t>(size, 256); ++i) out[i] = static_cast<uint8_t>(i);
+    seed = ByteView(out).first(std::min<uint64_t>(size, 256));
+  } else {
+    std::memcpy(out.data(), seed.data(), std::min<uint64_t>(size, seed.size()));
+  }
+  for (uint64_t have = std::min<uint64_t>(size, seed.size()); have < size;) {
+    const uint64_t n = std::min(have - have % seed.size(), size - have);
+    std::memcpy(out.data() + have, out.data(), n);
+    have += n;
+  }
   return out;
 }
 

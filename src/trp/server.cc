@@ -39,10 +39,12 @@ class Connection {
 
   void Run() {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxQueuedFds)];
+    // Received straight into the frame decoder. Reads start at 64 KiB and
+    // grow to 1 MiB once they come back full (a package being relayed: fewer
+    // system calls per byte); a short control connection never zeroes 1 MiB.
+    size_t want = 64 * 1024;
     while (true) {
-      // Received straight into the frame decoder; large reads mean fewer
-      // system calls per relayed byte.
-      auto room = decoder_.Prepare(1 << 20);
+      auto room = decoder_.Prepare(want);
       iovec iov{room.data(), room.size()};
       msghdr msg{};
       msg.msg_iov = &iov;
@@ -60,6 +62,7 @@ class Connection {
       ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
+      if (static_cast<size_t>(n) == want && want < (1 << 20)) want *= 4;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
