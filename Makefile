@@ -3,6 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 5
 
 .PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup fuzz fuzz-smoke clean
 
@@ -17,8 +18,11 @@ $(BUILD)/build.ninja:
 build: bootstrap $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Every unit and process-level test, then each fuzz target briefly: its
+# seeds, the inputs of past findings, and FUZZ_SMOKE_SECONDS of mutation.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@bash fuzz/run $(FUZZ_SMOKE_SECONDS) $(BUILD)-fuzz
 
 # The whole suite (unit and process-level) under AddressSanitizer + UBSan.
 test-asan: bootstrap
@@ -44,10 +48,10 @@ bench-startup: build
 # libFuzzer targets (fuzz/README.md): every parser of untrusted bytes and the
 # three state machines, FUZZ_SECONDS each; fuzz-smoke is the CI-sized run.
 fuzz: bootstrap
-	@bash fuzz/run $(FUZZ_SECONDS)
+	@bash fuzz/run $(FUZZ_SECONDS) $(BUILD)-fuzz
 
 fuzz-smoke: bootstrap
-	@bash fuzz/run 5
+	@bash fuzz/run $(FUZZ_SMOKE_SECONDS) $(BUILD)-fuzz
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz
