@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/param_build.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -50,6 +51,8 @@ SEALDROP_OSSL_DELETER(BIGNUM, BN_free)
 SEALDROP_OSSL_DELETER(ECDSA_SIG, ECDSA_SIG_free)
 SEALDROP_OSSL_DELETER(SSL_CTX, SSL_CTX_free)
 SEALDROP_OSSL_DELETER(SSL, SSL_free)
+SEALDROP_OSSL_DELETER(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free)
+SEALDROP_OSSL_DELETER(OSSL_PARAM, OSSL_PARAM_free)
 #undef SEALDROP_OSSL_DELETER
 
 template <typename T>
@@ -71,6 +74,11 @@ struct EcPublicKey::Impl {
 struct EcPrivateKey::Impl {
   UniquePtr<EVP_PKEY> pkey;
   std::optional<EcPublicKey> public_key;  // derived once, when the key is loaded
+  // Property query for this key's operations (signatures, key exchange, and
+  // a TLS context using it): null for software keys; for a key held by a
+  // provider, one that prefers that provider, so OpenSSL does not pick the
+  // default provider's implementation and hand it the public half only.
+  const char* propq = nullptr;
 };
 
 // Wraps an EVP_PKEY without taking ownership: the caller keeps (and frees) its
@@ -80,8 +88,14 @@ struct EcPrivateKey::Impl {
 // whether the input point was compressed or not.
 Result<EcPublicKey> WrapPublicKey(EVP_PKEY* pkey);
 Result<EcPrivateKey> WrapPrivateKey(EVP_PKEY* pkey);
+// A private key held by hardware behind an OpenSSL provider (tpm/tpm.h):
+// P-256 and a valid public point are checked; the private half cannot be,
+// and its operations (EVP_DigestSign, EVP_PKEY_derive) run in the provider.
+// `propq` must be a string literal (kept by pointer), e.g. "?provider=tpm2".
+Result<EcPrivateKey> WrapHardwarePrivateKey(EVP_PKEY* pkey, const char* propq);
 
 inline EVP_PKEY* RawPkey(const EcPublicKey& key) { return key.impl().pkey.get(); }
 inline EVP_PKEY* RawPkey(const EcPrivateKey& key) { return key.impl().pkey.get(); }
+inline const char* KeyPropertyQuery(const EcPrivateKey& key) { return key.impl().propq; }
 
 }  // namespace sealdrop
