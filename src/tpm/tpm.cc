@@ -509,6 +509,16 @@ namespace {
 
 std::mutex provider_mu;
 std::string provider_tcti;  // the TCTI the provider was loaded with; empty: not loaded
+OSSL_PROVIDER* default_provider = nullptr;
+OSSL_PROVIDER* tpm2_provider = nullptr;
+
+// Unloads the providers at exit (before OpenSSL's own clean-up, which was
+// registered earlier), so the tpm2 provider closes its TPM connection.
+void UnloadProviders() {
+  if (tpm2_provider != nullptr) OSSL_PROVIDER_unload(tpm2_provider);
+  if (default_provider != nullptr) OSSL_PROVIDER_unload(default_provider);
+  tpm2_provider = default_provider = nullptr;
+}
 
 Status LoadProvider(std::string_view tcti) {
   std::lock_guard lock(provider_mu);
@@ -524,14 +534,17 @@ Status LoadProvider(std::string_view tcti) {
   // Loading any provider explicitly stops OpenSSL from loading the default
   // one implicitly: load both, and prefer the default for every algorithm
   // that is not bound to a TPM key (digests, ciphers, randomness).
-  if (OSSL_PROVIDER_load(nullptr, "default") == nullptr)
+  default_provider = OSSL_PROVIDER_load(nullptr, "default");
+  if (default_provider == nullptr)
     return std::unexpected(OsslError(ErrorCode::kInternal, "cannot load OpenSSL's default provider"));
-  if (OSSL_PROVIDER_load(nullptr, "tpm2") == nullptr)
+  tpm2_provider = OSSL_PROVIDER_load(nullptr, "tpm2");
+  if (tpm2_provider == nullptr)
     return std::unexpected(OsslError(ErrorCode::kUnavailable,
                                      "cannot load the tpm2 OpenSSL provider (Debian package tpm2-openssl) for \"" +
                                          conf + "\""));
   if (EVP_set_default_properties(nullptr, "?provider=default") != 1)
     return std::unexpected(OsslError(ErrorCode::kInternal, "cannot prefer the default provider"));
+  std::atexit(UnloadProviders);
   provider_tcti = conf;
   return Ok();
 }
