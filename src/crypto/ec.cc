@@ -214,20 +214,12 @@ Result<EcPublicKey> EcPublicKey::FromPoint(ByteView point) { return PublicFromPo
 // header (SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING })
 // followed by the 65-byte point: exactly what i2d_PUBKEY writes, without
 // OpenSSL 3's encoder lookup, which cost ~100 us a call and dominated
-// KeyId (ec_test checks both against a Wycheproof key and OpenSSL's PEM).
+// KeyId (ec_test checks this and ToPem against a Wycheproof key and
+// OpenSSL's own encoders).
 constexpr uint8_t kP256SpkiHeader[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
                                        0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
 
-std::string EcPublicKey::ToPem() const {
-  const Bytes der = ToSpkiDer();
-  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
-  b64.resize(static_cast<size_t>(n));
-  std::string pem = "-----BEGIN PUBLIC KEY-----\n";
-  for (size_t at = 0; at < b64.size(); at += 64) pem += b64.substr(at, 64) + "\n";
-  pem += "-----END PUBLIC KEY-----\n";
-  return pem;
-}
+std::string EcPublicKey::ToPem() const { return EncodePem("PUBLIC KEY", ToSpkiDer()); }
 
 Bytes EcPublicKey::ToSpkiDer() const {
   Bytes out(std::begin(kP256SpkiHeader), std::end(kP256SpkiHeader));

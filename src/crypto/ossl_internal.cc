@@ -1,5 +1,7 @@
 #include "crypto/ossl_internal.h"
 
+#include <openssl/pem.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -33,6 +35,19 @@ void OsslFatal(std::string_view what) {
   std::fprintf(stderr, "sealdrop: fatal OpenSSL failure: %.*s: %s\n",
                static_cast<int>(what.size()), what.data(), errors.c_str());
   std::abort();
+}
+
+std::string EncodePem(std::string_view label, ByteView der) {
+  UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  std::string name(label);
+  if (!bio ||
+      PEM_write_bio(bio.get(), name.c_str(), "", der.data(), static_cast<long>(der.size())) <= 0) {
+    ERR_clear_error();
+    return {};
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
 }
 
 }  // namespace sealdrop

@@ -98,4 +98,8 @@ inline EVP_PKEY* RawPkey(const EcPublicKey& key) { return key.impl().pkey.get();
 inline EVP_PKEY* RawPkey(const EcPrivateKey& key) { return key.impl().pkey.get(); }
 inline const char* KeyPropertyQuery(const EcPrivateKey& key) { return key.impl().propq; }
 
+// One PEM block with this label ("CERTIFICATE", "PUBLIC KEY"); empty only if
+// memory ran out, which makes callers fail loudly.
+std::string EncodePem(std::string_view label, ByteView der);
+
 }  // namespace sealdrop

@@ -49,7 +49,7 @@ struct PemBlock {
 // without any block.
 Result<std::vector<PemBlock>> ParsePemBlocks(std::string_view text, std::string_view what,
                                              size_t max_der);
-std::string EncodePem(std::string_view label, ByteView der);
+using ::sealdrop::EncodePem;  // crypto/ossl_internal.h
 
 // Untrusted text made safe for a one-line message: at most max_size bytes,
 // anything outside printable ASCII replaced by '?'.

@@ -90,20 +90,6 @@ Result<std::vector<PemBlock>> ParsePemBlocks(std::string_view text, std::string_
   return blocks;
 }
 
-std::string EncodePem(std::string_view label, ByteView der) {
-  UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  std::string name(label);
-  if (!bio ||
-      PEM_write_bio(bio.get(), name.c_str(), "", der.data(), static_cast<long>(der.size())) <= 0) {
-    // Only allocation can fail here; an empty result makes callers fail loudly.
-    ERR_clear_error();
-    return {};
-  }
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
-}
-
 TimePoint FromAsn1Time(const ASN1_TIME* time) {
   struct tm tm {};
   if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return TimePoint{};

@@ -148,12 +148,7 @@ std::string TpmKeyFile::ToPem() const {
   DerTlv(body, 0x04, private_area);
   Bytes der;
   DerTlv(der, 0x30, body);
-  UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio(bio.get(), std::string(kPemLabel).c_str(), "", der.data(), static_cast<long>(der.size())) <= 0)
-    OsslFatal("writing a TPM key file");
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
+  return EncodePem(kPemLabel, der);
 }
 
 Result<TpmKeyFile> TpmKeyFile::FromPem(std::string_view pem) {
