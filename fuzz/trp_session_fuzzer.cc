@@ -210,17 +210,13 @@ class Deep {
       default: trp_.Abort(); break;
     }
     if (!hold) {
-      if (close_pending_ && !closed_) {
+      // close_notify travels with what the server holds, even nothing.
+      const bool closing = close_pending_ && !closed_;
+      if (closing) {
         closed_ = true;
         channel_->PeerClose();
-        Bytes rest = TakePending();
-        const auto before = trp_.state();
-        (void)trp_.OnInner(rest);
-        if (trp_.state() == TrpSession::State::kFailed && before != TrpSession::State::kFailed) failed_from_ = before;
-        ServerReads();
-      } else {
-        ToProcessor(TakePending());
       }
+      ToProcessor(TakePending(), closing);
     }
     // trp/server.cc, the session's only caller, reports a failed session
     // to the host with ErrorJson(error).
@@ -265,8 +261,8 @@ class Deep {
     return out;
   }
 
-  void ToProcessor(ByteView records) {
-    if (records.empty()) return;
+  void ToProcessor(ByteView records, bool even_if_empty = false) {
+    if (records.empty() && !even_if_empty) return;
     const auto before = trp_.state();
     (void)trp_.OnInner(records);
     if (trp_.state() == TrpSession::State::kFailed && before != TrpSession::State::kFailed) failed_from_ = before;
