@@ -16,6 +16,7 @@
 #include "base/files.h"
 #include "crypto/ossl_internal.h"
 #include "crypto/random.h"
+#include "tpm/credential.h"
 #include "tpm/testing/swtpm.h"
 
 namespace sealdrop {
@@ -249,6 +250,50 @@ TEST_F(TpmTest, ActivateCredentialOnlyForTheNamedKeyInThisTpm) {
   // Another TPM cannot even load the key.
   Tpm other_tpm = Open(b_);
   EXPECT_FALSE(other_tpm.ActivateCredential(*key, blob, enc).has_value());
+}
+
+// The manufacturer CA's own TPM2_MakeCredential (tpm/credential.h): the TPM
+// releases the secret for the named key only, and on no other TPM.
+TEST_F(TpmTest, SoftwareMakeCredentialActivatesInTheTpm) {
+  Tpm a = Open(a_);
+  auto key = a.CreateKey(TpmKeyRole::kDecrypt);
+  auto other = a.CreateKey(TpmKeyRole::kDecrypt);
+  ASSERT_TRUE(key && other);
+  auto ek = a.EkPublicKeyDer();
+  ASSERT_TRUE(ek.has_value());
+  const Bytes name = ParseTpmPublic(key->public_area)->name;
+  for (size_t size : {size_t{1}, size_t{16}, size_t{32}}) {
+    SecretBytes secret = RandomSecret(size);
+    auto cred = MakeTpmCredential(*ek, name, secret);
+    ASSERT_TRUE(cred.has_value()) << cred.error().message;
+    auto got = a.ActivateCredential(*key, cred->id_object, cred->encrypted_secret);
+    ASSERT_TRUE(got.has_value()) << got.error().message;
+    EXPECT_EQ(*got, secret);
+    EXPECT_FALSE(a.ActivateCredential(*other, cred->id_object, cred->encrypted_secret).has_value());
+    for (size_t i : {size_t{4}, cred->id_object.size() - 1}) {
+      Bytes t = cred->id_object;
+      t[i] ^= 0x80;
+      EXPECT_FALSE(a.ActivateCredential(*key, t, cred->encrypted_secret).has_value()) << i;
+    }
+    Bytes t = cred->encrypted_secret;
+    t[100] ^= 0x01;
+    EXPECT_FALSE(a.ActivateCredential(*key, cred->id_object, t).has_value());
+  }
+  // Made for TPM B's EK, it does not open on TPM A even for A's own key.
+  Tpm b = Open(b_);
+  auto ek_b = b.EkPublicKeyDer();
+  ASSERT_TRUE(ek_b.has_value());
+  auto for_b = MakeTpmCredential(*ek_b, name, RandomSecret(32));
+  ASSERT_TRUE(for_b.has_value());
+  EXPECT_FALSE(a.ActivateCredential(*key, for_b->id_object, for_b->encrypted_secret).has_value());
+  // Bad inputs.
+  EXPECT_FALSE(MakeTpmCredential(*ek, ByteView(name).first(33), RandomSecret(32)).has_value());
+  EXPECT_FALSE(MakeTpmCredential(*ek, name, RandomSecret(33)).has_value());
+  EXPECT_FALSE(MakeTpmCredential(*ek, name, SecretBytes()).has_value());
+  EXPECT_FALSE(MakeTpmCredential(ByteView(*ek).first(ek->size() - 1), name, RandomSecret(32)).has_value());
+  auto ec = EcPrivateKey::Generate();
+  ASSERT_TRUE(ec.has_value());
+  EXPECT_FALSE(MakeTpmCredential(ec->PublicKey().ToSpkiDer(), name, RandomSecret(32)).has_value());
 }
 
 // Runs last in this file: it clears TPM B for good.
