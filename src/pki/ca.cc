@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "base/encoding.h"
 #include "base/files.h"
 #include "crypto/random.h"
 #include "pki/ca_state.h"
@@ -322,6 +323,11 @@ Result<std::string> CaIssue(const fs::path& dir, std::string_view csr_pem,
   spec.serial_number = csr.serial_number;
   spec.hosts = csr.hosts;
   spec.role = role;
+  if (!options.tpm_ek_certificate_sha256.empty()) {
+    if (options.profile != CertProfile::kDevice)
+      return Fail(ErrorCode::kInvalidArgument, "only device certificates carry a TPM binding");
+    spec.tpm_ek_certificate_sha256 = options.tpm_ek_certificate_sha256;
+  }
   spec.not_before = start - kCaBackdate;
   spec.not_after = start + Days(options.days);
   if (spec.not_after > ca.cert.NotAfter())
@@ -346,6 +352,7 @@ Result<std::string> CaIssue(const fs::path& dir, std::string_view csr_pem,
   record.device_serial = csr.serial_number;
   record.hosts = csr.hosts;
   record.key_id = key_id;
+  record.tpm_ek_certificate_sha256 = HexEncode(options.tpm_ek_certificate_sha256);
   record.not_before = cert.NotBefore();
   record.not_after = cert.NotAfter();
   record.issued_at = now;

@@ -51,6 +51,10 @@ struct CaIssueOptions {
   int days = 365;
   // For tests: shift the validity window (negative = in the past).
   int not_before_offset_days = 0;
+  // Device keys proven to be in a TPM (tpm/enrol.h): the SHA-256 of the
+  // TPM's EK certificate, which the certificate's TPM binding extension
+  // names (cert.h). Empty for soft processors.
+  Bytes tpm_ek_certificate_sha256;
 };
 // Checks the CSR's self-signature and the profile's rules, then issues.
 // Returns the certificate PEM; also stores it under DIR/issued/.
@@ -82,6 +86,7 @@ struct CaIssuedCert {
   std::string device_serial;       // device certificates only
   std::vector<std::string> hosts;  // server certificates only
   std::string key_id;              // EcPublicKey::KeyId() of the subject key
+  std::string tpm_ek_certificate_sha256;  // hex; device keys in a TPM only
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
   std::chrono::system_clock::time_point issued_at;

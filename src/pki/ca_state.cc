@@ -47,6 +47,8 @@ CaIssuedCert IssuedFromJson(const Json& e) {
   c.not_before = TimeField(e, "not_before");
   c.not_after = TimeField(e, "not_after");
   c.issued_at = TimeField(e, "issued_at");
+  if (e.contains("tpm_ek_certificate_sha256"))
+    c.tpm_ek_certificate_sha256 = e.at("tpm_ek_certificate_sha256").get<std::string>();
   if (e.contains("revoked_at")) {
     c.revoked = true;
     c.revoked_at = TimeField(e, "revoked_at");
@@ -79,6 +81,7 @@ std::string ToJson(const CaState& state) {
         {"issued_at", FormatRfc3339(c.issued_at)},
     };
     if (c.profile == CertProfile::kDevice) e["role"] = RoleName(c.role);
+    if (!c.tpm_ek_certificate_sha256.empty()) e["tpm_ek_certificate_sha256"] = c.tpm_ek_certificate_sha256;
     if (c.revoked) e["revoked_at"] = FormatRfc3339(c.revoked_at);
     issued.push_back(std::move(e));
   }

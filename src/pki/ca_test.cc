@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <map>
 
+#include "base/encoding.h"
 #include "pki/pki_test_util.h"
 
 namespace sealdrop {
@@ -158,6 +159,38 @@ TEST_F(CaTest, IssuesAndRecordsEachProfile) {
     EXPECT_EQ(cert->NotAfter(), entry.not_after);
     EXPECT_EQ(ReadAll(ca_ / "issued" / (entry.serial_hex + ".pem")), pem);
   }
+}
+
+// The TPM binding extension (cert.h): present only when asked for, read
+// back from the certificate and state.json, verified like any device chain,
+// and refused on a server certificate.
+TEST_F(CaTest, TpmBindingIsCarriedAndRecorded) {
+  const Bytes ek_hash(32, 0xab);
+  CaIssueOptions tpm;
+  tpm.tpm_ek_certificate_sha256 = ek_hash;
+  EcPrivateKey bound = NewKey(), soft = NewKey(), server = NewKey();
+  auto a = CaIssue(ca_, DeviceCsr(bound, "SN-T", DeviceKeyRole::kIdentity, "tpm dev"), tpm);
+  auto b = Issue(DeviceCsr(soft, "SN-S", DeviceKeyRole::kIdentity, "soft dev"));
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(b) << b.error().message;
+  auto ca = Certificate::FromPem(*a), cb = Certificate::FromPem(*b);
+  ASSERT_TRUE(ca && cb);
+  EXPECT_EQ(ca->TpmEkCertificateSha256(), ek_hash);
+  EXPECT_TRUE(cb->TpmEkCertificateSha256().empty());
+  TrustStore store;
+  ASSERT_TRUE(store.AddRootsPem(ReadAll(ca_ / "ca.pem")));
+  EXPECT_TRUE(store.Verify({*ca}, CertProfile::kDevice, DeviceKeyRole::kIdentity,
+                           std::chrono::system_clock::now()));
+  auto listed = CaList(ca_);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].tpm_ek_certificate_sha256, HexEncode(ek_hash));
+  EXPECT_EQ((*listed)[1].tpm_ek_certificate_sha256, "");
+  tpm.profile = CertProfile::kServer;
+  EXPECT_FALSE(CaIssue(ca_, ServerCsr(server, {"a.example"}), tpm));
+  tpm.profile = CertProfile::kDevice;
+  tpm.tpm_ek_certificate_sha256 = Bytes(31, 1);
+  EXPECT_FALSE(CaIssue(ca_, DeviceCsr(NewKey(), "SN-U", DeviceKeyRole::kIdentity, "x"), tpm));
 }
 
 TEST_F(CaTest, OpensslVerifiesIssuedCertificatesAndHonoursTheCrl) {

@@ -131,4 +131,16 @@ bool Certificate::IsCa() const {
   return (X509_get_extension_flags(impl_->x509.get()) & EXFLAG_CA) != 0;
 }
 
+Bytes Certificate::TpmEkCertificateSha256() const {
+  UniquePtr<ASN1_OBJECT> oid(OBJ_txt2obj(kTpmBindingOid, 1));
+  if (!oid) OsslFatal("OBJ_txt2obj failed");
+  int at = X509_get_ext_by_OBJ(impl_->x509.get(), oid.get(), -1);
+  if (at < 0) return {};
+  const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(X509_get_ext(impl_->x509.get(), at));
+  ByteView v(ASN1_STRING_get0_data(data), static_cast<size_t>(ASN1_STRING_length(data)));
+  const Bytes prefix = pki_internal::TpmBindingPrefix();
+  if (v.size() != prefix.size() + 32 || !std::equal(prefix.begin(), prefix.end(), v.begin())) return {};
+  return Bytes(v.begin() + static_cast<std::ptrdiff_t>(prefix.size()), v.end());
+}
+
 }  // namespace sealdrop

@@ -34,6 +34,14 @@
 namespace sealdrop {
 
 enum class CertProfile { kDevice, kServer };
+
+// Device certificates of processors whose keys are in a TPM carry the TPM
+// binding extension (non-critical, this OID, a UUID arc):
+//   SEQUENCE { backend UTF8String "tpm", ekCertificate OCTET STRING (SHA-256
+//              of the DER of the TPM's EK certificate) }
+// The manufacturer CA adds it only after credential activation proved the key
+// is in that TPM (docs/tpm.md section 3).
+inline constexpr char kTpmBindingOid[] = "2.25.65878691943607277190943474957079852736";
 enum class DeviceKeyRole { kIdentity, kKeyWrap };
 
 // Upper bounds for untrusted certificate material.
@@ -57,6 +65,9 @@ class Certificate {
   std::chrono::system_clock::time_point NotAfter() const;
   EcPublicKey PublicKey() const;
   bool IsCa() const;
+  // The SHA-256 of the EK certificate named by the TPM binding extension;
+  // empty if the certificate has none (or one not in the form above).
+  Bytes TpmEkCertificateSha256() const;
 
   struct Impl;
   const Impl& impl() const { return *impl_; }

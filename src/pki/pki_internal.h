@@ -102,7 +102,11 @@ struct CertSpec {
   DeviceKeyRole role = DeviceKeyRole::kIdentity;  // kDevice
   TimePoint not_before;
   TimePoint not_after;
+  Bytes tpm_ek_certificate_sha256;  // kDevice: non-empty adds the TPM binding extension
 };
+// The DER of the TPM binding extension's value up to the hash:
+// SEQUENCE (41 bytes) { UTF8String "tpm", OCTET STRING (32 bytes) ...
+Bytes TpmBindingPrefix();
 // Signs with ECDSA-SHA256 under a fresh random serial. With issuer == nullptr
 // the certificate is self-signed and issuer_key must be the subject's key.
 Result<Certificate> SignCertificate(const CertSpec& spec, const EcPublicKey& subject_key,

@@ -92,6 +92,27 @@ Bytes RandomSerial() {
   return serial;
 }
 
+Bytes TpmBindingPrefix() {
+  return {0x30, 41, 0x0c, 3, 't', 'p', 'm', 0x04, 32};
+}
+
+namespace {
+Status AddTpmBinding(X509* cert, const Bytes& ek_certificate_sha256) {
+  if (ek_certificate_sha256.size() != 32)
+    return Fail(ErrorCode::kInvalidArgument, "the EK certificate hash must be 32 bytes");
+  Bytes value = TpmBindingPrefix();
+  value.insert(value.end(), ek_certificate_sha256.begin(), ek_certificate_sha256.end());
+  UniquePtr<ASN1_OBJECT> oid(OBJ_txt2obj(kTpmBindingOid, 1));
+  UniquePtr<ASN1_STRING> data(ASN1_OCTET_STRING_new());
+  if (!oid || !data || ASN1_OCTET_STRING_set(data.get(), value.data(), static_cast<int>(value.size())) != 1)
+    return std::unexpected(OsslError(ErrorCode::kInternal, "cannot encode the TPM binding"));
+  UniquePtr<X509_EXTENSION> ext(X509_EXTENSION_create_by_OBJ(nullptr, oid.get(), 0, data.get()));
+  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1)
+    return std::unexpected(OsslError(ErrorCode::kInternal, "cannot add the TPM binding extension"));
+  return Ok();
+}
+}  // namespace
+
 Result<Certificate> SignCertificate(const CertSpec& spec, const EcPublicKey& subject_key,
                                     const Certificate* issuer, const EcPrivateKey& issuer_key) {
   if (issuer == nullptr && !(issuer_key.PublicKey() == subject_key))
@@ -138,6 +159,7 @@ Result<Certificate> SignCertificate(const CertSpec& spec, const EcPublicKey& sub
                                         ? "critical,digitalSignature"
                                         : "critical,keyAgreement"));
       SEALDROP_TRY(AddConfExtension(x.get(), &ctx, NID_ext_key_usage, "clientAuth"));
+      if (!spec.tpm_ek_certificate_sha256.empty()) SEALDROP_TRY(AddTpmBinding(x.get(), spec.tpm_ek_certificate_sha256));
       break;
     case CertSpec::Kind::kServer: {
       SEALDROP_TRY(AddConfExtension(x.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
