@@ -284,12 +284,49 @@ Status CaInit(const fs::path& dir, const CaInitOptions& options) {
   return SyncDirectory(parent);
 }
 
+namespace {
+
+// What gets certified, whether it came from a CSR or from a key whose
+// possession was proven otherwise.
+struct IssueSubject {
+  EcPublicKey key;
+  std::string common_name;
+  std::string serial_number;
+  std::vector<std::string> hosts;
+  DeviceKeyRole role = DeviceKeyRole::kIdentity;
+};
+
+Result<std::string> IssueChecked(const fs::path& dir, const IssueSubject& subject, const CaIssueOptions& options);
+
+}  // namespace
+
 Result<std::string> CaIssue(const fs::path& dir, std::string_view csr_pem,
                             const CaIssueOptions& options) {
   SEALDROP_TRY(CheckDays(options.days, "the certificate's validity"));
+  SEALDROP_TRY(RequireCaDir(dir));
+  SEALDROP_ASSIGN(auto csr, pki_internal::ParseCsrPem(csr_pem));
+  DeviceKeyRole role = DeviceKeyRole::kIdentity;
+  SEALDROP_TRY(CheckCsrAgainstProfile(csr, options.profile, &role));
+  return IssueChecked(dir, {csr.key, csr.common_name, csr.serial_number, csr.hosts, role}, options);
+}
+
+Result<std::string> CaIssueDeviceKey(const fs::path& dir, const EcPublicKey& key, std::string_view common_name,
+                                     std::string_view device_serial, DeviceKeyRole role,
+                                     const CaIssueOptions& options) {
+  SEALDROP_TRY(CheckDays(options.days, "the certificate's validity"));
+  if (options.profile != CertProfile::kDevice)
+    return Fail(ErrorCode::kInvalidArgument, "CaIssueDeviceKey issues device certificates only");
+  if (device_serial.empty()) return Fail(ErrorCode::kInvalidArgument, "a device certificate needs a device serial");
+  SEALDROP_TRY(RequireCaDir(dir));
+  return IssueChecked(dir, {key, std::string(common_name), std::string(device_serial), {}, role}, options);
+}
+
+namespace {
+
+Result<std::string> IssueChecked(const fs::path& dir, const IssueSubject& csr, const CaIssueOptions& options) {
+  const DeviceKeyRole role = csr.role;
   if (std::abs(options.not_before_offset_days) > kMaxValidityDays)
     return Fail(ErrorCode::kInvalidArgument, "the validity offset is out of range");
-  SEALDROP_TRY(RequireCaDir(dir));
   SEALDROP_ASSIGN(DirLock lock, DirLock::Acquire(dir));
   SEALDROP_ASSIGN(LoadedCa ca, LoadCa(dir));
   SEALDROP_ASSIGN(CaState state, pki_internal::LoadCaState(dir / kStateFile));
@@ -298,9 +335,6 @@ Result<std::string> CaIssue(const fs::path& dir, std::string_view csr_pem,
   if (ca.cert.NotAfter() <= now)
     return Fail(ErrorCode::kRefused, "the CA certificate expired on " +
                                          FormatUtc(ca.cert.NotAfter()) + "; create a new CA");
-  SEALDROP_ASSIGN(auto csr, pki_internal::ParseCsrPem(csr_pem));
-  DeviceKeyRole role = DeviceKeyRole::kIdentity;
-  SEALDROP_TRY(CheckCsrAgainstProfile(csr, options.profile, &role));
   if (csr.key == ca.cert.PublicKey())
     return Fail(ErrorCode::kRefused, "the CSR's key is the CA's own key; make a new key for it");
   std::string key_id = csr.key.KeyId();
@@ -363,6 +397,8 @@ Result<std::string> CaIssue(const fs::path& dir, std::string_view csr_pem,
   }
   return pem;
 }
+
+}  // namespace
 
 Status CaRevoke(const fs::path& dir, std::string_view serial_hex) {
   SEALDROP_ASSIGN(std::string serial, CanonicalSerial(serial_hex));

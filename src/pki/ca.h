@@ -77,6 +77,15 @@ Status CaRevoke(const std::filesystem::path& dir, std::string_view serial_hex);
 // later revocations keep that validity.
 Status CaRenewCrl(const std::filesystem::path& dir, int days = kDefaultCrlDays);
 
+// Issues a device certificate for `key` without a CSR, for keys whose
+// possession the caller proved another way: a TPM key-wrap key can only
+// decrypt, so it cannot sign a CSR, and TPM enrolment (tpm/enrol.h) proves
+// both keys by credential activation instead. Same checks and records as
+// CaIssue; options.profile must be kDevice.
+Result<std::string> CaIssueDeviceKey(const std::filesystem::path& dir, const EcPublicKey& key,
+                                     std::string_view common_name, std::string_view device_serial,
+                                     DeviceKeyRole role, const CaIssueOptions& options);
+
 // One certificate the CA has issued, as recorded in state.json.
 struct CaIssuedCert {
   std::string serial_hex;

@@ -89,6 +89,15 @@ struct CsrRequest {
 };
 Result<std::string> MakeCsrPem(const EcPrivateKey& key, const CsrRequest& request);
 
+// What a CSR asks for, once its self-signature has verified (kMalformed
+// otherwise): for callers that check a request before handing it to CaIssue.
+struct CsrSummary {
+  EcPublicKey key;
+  std::string common_name;
+  std::string serial_number;
+};
+Result<CsrSummary> ReadCsrPem(std::string_view pem);
+
 // What a successful chain verification proves about the leaf.
 struct VerifiedLeaf {
   Certificate leaf;

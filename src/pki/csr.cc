@@ -160,7 +160,12 @@ Result<std::string> MakeCsrPem(const EcPrivateKey& key, const CsrRequest& reques
   }
   if (X509_REQ_add_extensions(req.get(), exts.get()) != 1)
     return std::unexpected(OsslError(ErrorCode::kInternal, "cannot add the CSR's extensions"));
-  if (X509_REQ_sign(req.get(), RawPkey(key), EVP_sha256()) <= 0)
+  // Signed through the key's own property query, so a key held in a TPM
+  // signs there (crypto/ossl_internal.h).
+  UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
+  if (!md ||
+      EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, KeyPropertyQuery(key), RawPkey(key), nullptr) != 1 ||
+      X509_REQ_sign_ctx(req.get(), md.get()) <= 0)
     return std::unexpected(OsslError(ErrorCode::kInternal, "cannot sign the CSR"));
 
   UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
@@ -169,6 +174,11 @@ Result<std::string> MakeCsrPem(const EcPrivateKey& key, const CsrRequest& reques
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(n));
+}
+
+Result<CsrSummary> ReadCsrPem(std::string_view pem) {
+  SEALDROP_ASSIGN(auto csr, pki_internal::ParseCsrPem(pem));
+  return CsrSummary{.key = csr.key, .common_name = csr.common_name, .serial_number = csr.serial_number};
 }
 
 namespace pki_internal {

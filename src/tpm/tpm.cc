@@ -446,9 +446,10 @@ Status Tpm::CheckKey(const TpmKeyFile& key) {
   return Ok();
 }
 
-Result<SecretBytes> Tpm::ActivateCredential(const TpmKeyFile& key, ByteView credential_blob,
-                                            ByteView encrypted_secret) {
-  ESYS_CONTEXT* esys = impl_->esys;
+namespace {
+
+Result<std::pair<TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET>> UnmarshalCredential(ByteView credential_blob,
+                                                                              ByteView encrypted_secret) {
   TPM2B_ID_OBJECT blob{};
   TPM2B_ENCRYPTED_SECRET secret{};
   size_t off = 0;
@@ -459,17 +460,18 @@ Result<SecretBytes> Tpm::ActivateCredential(const TpmKeyFile& key, ByteView cred
   if (Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(encrypted_secret.data(), encrypted_secret.size(), &off, &secret) != 0 ||
       off != encrypted_secret.size())
     return Fail(ErrorCode::kMalformed, "the credential's encrypted seed is malformed");
-  SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
-                                                "cannot make the TPM's storage parent"));
-  Transient parent_flush(esys, parent);
-  SEALDROP_ASSIGN(ESYS_TR loaded, LoadKey(esys, parent, key));
-  Transient key_flush(esys, loaded);
+  return std::pair{blob, secret};
+}
+
+// TPM2_ActivateCredential for an object already loaded: recreates the EK
+// and authorises it with PolicySecret(endorsement).
+Result<SecretBytes> ActivateLoaded(ESYS_CONTEXT* esys, ESYS_TR loaded, const TPM2B_ID_OBJECT& blob,
+                                   const TPM2B_ENCRYPTED_SECRET& secret) {
   TSS2_RC rc = TSS2_RC_SUCCESS;
   SEALDROP_ASSIGN(ESYS_TR ek, CreatePrimary(esys, ESYS_TR_RH_ENDORSEMENT, EkTemplate(), nullptr,
                                             "cannot recreate the endorsement key"));
   Transient ek_flush(esys, ek);
 
-  // The EK may be used only under PolicySecret(endorsement).
   TPMT_SYM_DEF sym{};
   sym.algorithm = TPM2_ALG_NULL;
   ESYS_TR session = ESYS_TR_NONE;
@@ -497,6 +499,41 @@ Result<SecretBytes> Tpm::ActivateCredential(const TpmKeyFile& key, ByteView cred
   SecureWipe(cert_info->buffer, cert_info->size);
   return out;
 }
+
+}  // namespace
+
+Result<SecretBytes> Tpm::ActivateCredential(const TpmKeyFile& key, ByteView credential_blob,
+                                            ByteView encrypted_secret) {
+  ESYS_CONTEXT* esys = impl_->esys;
+  SEALDROP_ASSIGN(auto cred, UnmarshalCredential(credential_blob, encrypted_secret));
+  SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
+                                                "cannot make the TPM's storage parent"));
+  Transient parent_flush(esys, parent);
+  SEALDROP_ASSIGN(ESYS_TR loaded, LoadKey(esys, parent, key));
+  Transient key_flush(esys, loaded);
+  return ActivateLoaded(esys, loaded, cred.first, cred.second);
+}
+
+namespace tpm_internal {
+
+Result<SecretBytes> ActivateWithPublicOnly(Tpm& tpm, ByteView tpm2b_public, ByteView credential_blob,
+                                           ByteView encrypted_secret) {
+  ESYS_CONTEXT* esys = tpm.impl_->esys;
+  SEALDROP_ASSIGN(auto cred, UnmarshalCredential(credential_blob, encrypted_secret));
+  TPM2B_PUBLIC pub{};
+  size_t off = 0;
+  if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(tpm2b_public.data(), tpm2b_public.size(), &off, &pub) != 0)
+    return Fail(ErrorCode::kMalformed, "the public area is malformed");
+  ESYS_TR loaded = ESYS_TR_NONE;
+  TSS2_RC rc = Esys_LoadExternal(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nullptr, &pub, ESYS_TR_RH_NULL,
+                                 &loaded);
+  if (rc != TSS2_RC_SUCCESS)
+    return std::unexpected(TpmError(ErrorCode::kCryptoFailure, "the TPM refused to load the public area", rc));
+  Transient key_flush(esys, loaded);
+  return ActivateLoaded(esys, loaded, cred.first, cred.second);
+}
+
+}  // namespace tpm_internal
 
 // --- keys through the provider ---
 

@@ -66,6 +66,15 @@ Result<TpmPublicInfo> ParseTpmPublic(ByteView tpm2b_public);
 // The attributes CreateKey sets, and that enrolment requires exactly.
 uint32_t TpmKeyAttributes(TpmKeyRole role);
 
+class Tpm;
+namespace tpm_internal {
+// For tests of enrolment (tpm/enrol.h): the attack it must withstand. Loads
+// only a public area (TPM2_LoadExternal, null hierarchy), as for a key that
+// claims to be in the TPM but is not, and asks for the credential with it.
+Result<SecretBytes> ActivateWithPublicOnly(Tpm& tpm, ByteView tpm2b_public, ByteView credential_blob,
+                                           ByteView encrypted_secret);
+}  // namespace tpm_internal
+
 class Tpm {
  public:
   // Connects (TCTI loader) and checks the TPM answers. Fails with
@@ -99,6 +108,7 @@ class Tpm {
 
  private:
   explicit Tpm(std::unique_ptr<Impl> impl);
+  friend Result<SecretBytes> tpm_internal::ActivateWithPublicOnly(Tpm&, ByteView, ByteView, ByteView);
   std::unique_ptr<Impl> impl_;
 };
 

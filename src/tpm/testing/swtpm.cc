@@ -152,6 +152,7 @@ Status Swtpm::Restart() {
 }
 
 fs::path Swtpm::maker_certificate() const { return maker_dir_ / "issuercert.pem"; }
+fs::path Swtpm::maker_root() const { return maker_dir_ / "swtpm-localca-rootca-cert.pem"; }
 
 Swtpm::~Swtpm() {
   Stop();

@@ -33,8 +33,11 @@ class Swtpm {
 
   // "swtpm:host=127.0.0.1,port=N"
   const std::string& tcti() const { return tcti_; }
-  // The maker's CA certificate (PEM) that signed the EK certificate.
+  // The maker's CA certificate (PEM) that signed the EK certificate: an
+  // intermediate under maker_root().
   std::filesystem::path maker_certificate() const;
+  // The maker's self-signed root (PEM).
+  std::filesystem::path maker_root() const;
 
   // Stops the process (the state stays); Restart starts it again on the
   // same port, as a power cycle.
