@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli_common.h"
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "base/files.h"
 #include "pki/ca.h"
 #include "pki/cert.h"
+#include "tpm/enrol.h"
 
 namespace {
 
@@ -112,6 +114,67 @@ int RunIssue(const std::string& dir, const std::string& csr_file, const std::str
     std::cout << " for \"" << cert->SubjectCommonName() << "\", valid until "
               << Readable(cert->NotAfter());
   std::cout << ", written to " << out << "\n";
+  return 0;
+}
+
+// --tpm-roots: PEM files, or directories whose *.pem files are read.
+sealdrop::Result<std::string> ReadTpmRoots(const std::vector<std::string>& paths) {
+  std::string bundle;
+  for (const std::string& path : paths) {
+    std::vector<fs::path> files;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      for (const auto& e : fs::directory_iterator(path, ec))
+        if (e.path().extension() == ".pem") files.push_back(e.path());
+      std::sort(files.begin(), files.end());
+      if (files.empty())
+        return sealdrop::Fail(sealdrop::ErrorCode::kInvalidArgument, "the directory " + path + " holds no .pem file");
+    } else {
+      files.push_back(path);
+    }
+    for (const fs::path& f : files) {
+      SEALDROP_ASSIGN(std::string pem, sealdrop::ReadTextFile(f, sealdrop::kMaxPemFileSize));
+      bundle += pem + "\n";
+    }
+  }
+  return bundle;
+}
+
+int RunEnrolRequest(const std::string& dir, const std::string& request_file,
+                    const std::vector<std::string>& roots, const std::string& out) {
+  if (roots.empty()) return Failure("--request needs --tpm-roots: the TPM makers' root certificates");
+  if (out.empty()) return Failure("--request needs --out: where to write the challenge");
+  auto request = sealdrop::ReadTextFile(request_file, sealdrop::kMaxEnrolDocument + 1);
+  if (!request) return Failure(request.error().message);
+  auto bundle = ReadTpmRoots(roots);
+  if (!bundle) return Failure(bundle.error().message);
+  auto challenge = sealdrop::CaTpmEnrolChallenge(dir, *request, *bundle, std::chrono::system_clock::now());
+  if (!challenge) return Failure(challenge.error().message);
+  auto written = sealdrop::WriteFileAtomic(out, challenge->json, 0644);
+  if (!written) return Failure(written.error().message);
+  std::cout << "the EK certificate and keys of processor " << challenge->serial << " check out; challenge "
+            << challenge->enrolment << " written to " << out
+            << " (answer it with 'sealdrop-trp activate' within "
+            << sealdrop::kEnrolPendingLifetime.count() << " hours)\n";
+  return 0;
+}
+
+int RunEnrolResponse(const std::string& dir, const std::string& response_file, int days,
+                     const std::string& out_dir) {
+  if (out_dir.empty()) return Failure("--response needs --out-dir: where to write the two certificates");
+  std::error_code ec;
+  if (!fs::is_directory(out_dir, ec)) return Failure("--out-dir " + out_dir + " is not a directory");
+  auto response = sealdrop::ReadTextFile(response_file, sealdrop::kMaxEnrolDocument + 1);
+  if (!response) return Failure(response.error().message);
+  auto issued = sealdrop::CaTpmEnrolFinish(dir, *response, days, std::chrono::system_clock::now());
+  if (!issued) return Failure(issued.error().message);
+  const fs::path id = fs::path(out_dir) / "identity.pem", kw = fs::path(out_dir) / "keywrap.pem";
+  for (const auto& [path, pem] : {std::pair{id, issued->identity_pem}, std::pair{kw, issued->keywrap_pem}})
+    if (auto w = sealdrop::WriteFileAtomic(path, pem, 0644); !w)
+      return Failure(w.error().message + "; the certificates were issued and are kept in " +
+                     (fs::path(dir) / "issued").string());
+  std::cout << "enrolled TPM processor " << issued->serial << ": wrote " << id.string() << " and "
+            << kw.string() << "\n";
   return 0;
 }
 
@@ -228,6 +291,27 @@ int main(int argc, char** argv) {
   issue->add_option("--out", out, "where to write the certificate (PEM, written atomically)")
       ->required();
 
+  std::string request_file, response_file, out_dir;
+  std::vector<std::string> tpm_roots;
+  CLI::App* enrol = app.add_subcommand(
+      "enrol",
+      "Enrol a TPM processor (docs/tpm.md). With --request: check its EK certificate against "
+      "the TPM makers' roots and its keys' TPM attributes, and write a credential challenge "
+      "that only that TPM can answer. With --response: check the answer and issue the "
+      "identity and key-wrap certificates, bound to the EK certificate.");
+  enrol->add_option("DIR", dir, "the CA directory")->required();
+  auto* req_opt = enrol->add_option("--request", request_file, "the processor's enrol-request.json");
+  auto* resp_opt = enrol->add_option("--response", response_file, "the processor's answer ('sealdrop-trp activate')");
+  req_opt->excludes(resp_opt);
+  enrol->add_option("--tpm-roots", tpm_roots,
+                    "with --request: the TPM makers' root and intermediate certificates (PEM files or "
+                    "directories of them); may be given several times");
+  enrol->add_option("--out", out, "with --request: where to write the challenge");
+  enrol->add_option("--out-dir", out_dir, "with --response: where to write identity.pem and keywrap.pem");
+  enrol->add_option("--days", issue_days, "with --response: validity in days")
+      ->capture_default_str()
+      ->check(days_range);
+
   CLI::App* revoke =
       app.add_subcommand("revoke", "Revoke a certificate this CA issued and rewrite DIR/crl.pem.");
   revoke->add_option("DIR", dir, "the CA directory")->required();
@@ -269,6 +353,12 @@ int main(int argc, char** argv) {
 
   if (init->parsed()) return RunInit(dir, name, init_days);
   if (issue->parsed()) return RunIssue(dir, csr_file, profile, issue_days, out);
+  if (enrol->parsed()) {
+    if (!request_file.empty()) return RunEnrolRequest(dir, request_file, tpm_roots, out);
+    if (!response_file.empty()) return RunEnrolResponse(dir, response_file, issue_days, out_dir);
+    std::cerr << "sealdrop-ca: enrol needs --request or --response; run `sealdrop-ca enrol --help`\n";
+    return kExitUsage;
+  }
   if (revoke->parsed()) return RunRevoke(dir, serial);
   if (crl->parsed()) return RunCrl(dir, crl_days);
   if (list->parsed()) return RunList(dir, json);

@@ -1,4 +1,4 @@
-// sealdrop-trp: the tamper-resistant processor (soft backend).
+// sealdrop-trp: the tamper-resistant processor (soft or TPM 2.0 backend).
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -6,6 +6,8 @@
 #include "cli/cli_common.h"
 #include <sys/prctl.h>
 
+#include "base/files.h"
+#include "tpm/enrol.h"
 #include "trp/confine.h"
 #include "trp/server.h"
 #include "trp/state.h"
@@ -17,12 +19,26 @@ int main(int argc, char** argv) {
   TuneAllocatorForStreaming();
   cli::EnsureStandardDescriptors();
   CLI::App app{"sealdrop-trp: the tamper-resistant processor that holds a device's keys, ends the\n"
-               "inner channel, keeps licences and runs programs. This is the soft backend."};
+               "inner channel, keeps licences and runs programs. Its keys live in files sealed in\n"
+               "STATE (--backend soft) or in a TPM 2.0 (--backend tpm, docs/tpm.md)."};
   app.require_subcommand(1);
   std::string state;
 
-  auto* init = app.add_subcommand("init", "Create a processor: fresh keys sealed in STATE, CSRs for the manufacturer CA; prints the device serial");
+  auto* init = app.add_subcommand("init", "Create a processor: fresh keys, and CSRs (soft) or an enrolment request (tpm) for the manufacturer CA; prints the device serial");
   init->add_option("STATE", state, "State directory (must be new or empty)")->required();
+  InitOptions init_options;
+  init->add_option("--backend", init_options.backend, "Where the keys live: soft (sealed files in STATE) or tpm")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"soft", "tpm"}));
+  init->add_option("--tcti", init_options.tcti,
+                   "tpm: the TPM's TCTI, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321 (default " +
+                       std::string(kDefaultTcti) + ")");
+
+  std::string challenge, response_out;
+  auto* activate = app.add_subcommand("activate", "tpm: answer the manufacturer CA's enrolment challenge with the TPM (credential activation)");
+  activate->add_option("STATE", state, "State directory")->required();
+  activate->add_option("--challenge", challenge, "The challenge from 'sealdrop-ca enrol --request'")->required();
+  activate->add_option("--out", response_out, "Where to write the response for 'sealdrop-ca enrol --response'")->required();
 
   std::vector<std::string> certs, trust;
   auto* install = app.add_subcommand("install", "Install the issued certificates and the pinned vendor roots");
@@ -52,12 +68,31 @@ int main(int argc, char** argv) {
   const char* prog = "sealdrop-trp";
 
   if (*init) {
-    auto r = InitProcessorState(state);
+    if (init_options.backend != "tpm" && !init_options.tcti.empty())
+      return cli::Report(prog, {ErrorCode::kInvalidArgument, "--tcti applies to --backend tpm only"});
+    auto r = InitProcessorState(state, init_options);
     if (!r) return cli::Report(prog, r.error());
     std::cout << r->serial << "\n";
-    std::cerr << "created processor " << r->serial << " in " << state << "\n"
-              << "next: have the manufacturer CA issue " << r->identity_csr.string() << " and "
-              << r->keywrap_csr.string() << " (profile device), then run 'sealdrop-trp install'\n";
+    if (init_options.backend == "tpm")
+      std::cerr << "created processor " << r->serial << " in " << state << ", keys in the TPM\n"
+                << "next: give " << r->enrol_request.string()
+                << " to the manufacturer CA ('sealdrop-ca enrol --request'), then run 'sealdrop-trp activate' on "
+                   "its challenge\n";
+    else
+      std::cerr << "created processor " << r->serial << " in " << state << "\n"
+                << "next: have the manufacturer CA issue " << r->identity_csr.string() << " and "
+                << r->keywrap_csr.string() << " (profile device), then run 'sealdrop-trp install'\n";
+    return 0;
+  }
+  if (*activate) {
+    auto text = ReadTextFile(challenge, kMaxEnrolDocument + 1);
+    if (!text) return cli::Report(prog, text.error());
+    auto response = ActivateProcessor(state, *text);
+    if (!response) return cli::Report(prog, response.error());
+    auto written = WriteFileAtomic(response_out, *response, 0600);
+    if (!written) return cli::Report(prog, written.error());
+    std::cerr << "the TPM answered the challenge; give " << response_out
+              << " to the manufacturer CA ('sealdrop-ca enrol --response')\n";
     return 0;
   }
   if (*install) {
@@ -79,11 +114,12 @@ int main(int argc, char** argv) {
                         {"keywrap_certificate", i->keywrap_installed},
                         {"identity_not_after", i->identity_not_after},
                         {"vendor_roots", i->vendor_roots}};
+    if (!i->tcti.empty()) j["tcti"] = i->tcti;
     if (as_json) {
       std::cout << j.dump(2) << "\n";
     } else {
       std::cout << "serial:               " << i->serial << "\n"
-                << "backend:              " << i->backend << "\n"
+                << "backend:              " << i->backend << (i->tcti.empty() ? "" : " (" + i->tcti + ")") << "\n"
                 << "identity key id:      " << i->identity_key_id << "\n"
                 << "key-wrap key id:      " << i->keywrap_key_id << "\n"
                 << "identity certificate: " << (i->identity_installed ? "installed, valid until " + i->identity_not_after : "missing") << "\n"

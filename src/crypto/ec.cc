@@ -150,35 +150,16 @@ Result<EcPrivateKey> WrapPrivateKey(EVP_PKEY* pkey) {
   return EcPrivateKey(std::move(impl));
 }
 
-Result<EcPrivateKey> WrapHardwarePrivateKey(EVP_PKEY* pkey, const char* propq) {
+Result<EcPrivateKey> WrapHardwarePrivateKey(EVP_PKEY* pkey, ByteView point) {
   if (pkey == nullptr || EVP_PKEY_is_a(pkey, "EC") != 1) {
     ERR_clear_error();
     return Fail(ErrorCode::kInvalidArgument, "the hardware key is not an EC key");
   }
-  // Providers differ in which public parameters they export (tpm2-openssl
-  // 1.1 has the point and its coordinates, not the encoded form).
-  uint8_t point[kP256PointSize + 1];
-  size_t len = 0;
-  bool got = false;
-  for (const char* name : {OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, OSSL_PKEY_PARAM_PUB_KEY})
-    if (!got && EVP_PKEY_get_octet_string_param(pkey, name, point, sizeof point, &len) == 1 && len == kP256PointSize)
-      got = true;
-  if (!got) {
-    std::optional<Point> xy = UncompressedPoint(pkey);
-    if (xy) {
-      std::memcpy(point, xy->data(), kP256PointSize);
-      len = kP256PointSize;
-      got = true;
-    }
-  }
-  ERR_clear_error();
-  if (!got) return Fail(ErrorCode::kInvalidArgument, "the hardware key is not a P-256 key");
-  SEALDROP_ASSIGN(EcPublicKey public_key, PublicFromPoint(ByteView(point, len)));
+  SEALDROP_ASSIGN(EcPublicKey public_key, PublicFromPoint(point));
   if (EVP_PKEY_up_ref(pkey) != 1) OsslFatal("EVP_PKEY_up_ref");
   auto impl = std::make_shared<EcPrivateKey::Impl>();
   impl->pkey.reset(pkey);
   impl->public_key = std::move(public_key);
-  impl->propq = propq;
   return EcPrivateKey(std::move(impl));
 }
 
@@ -352,7 +333,7 @@ Result<Bytes> EcPrivateKey::Sign(ByteView message) const {
   Bytes der(static_cast<size_t>(EVP_PKEY_get_size(impl_->pkey.get())));
   size_t der_len = der.size();
   if (!md || der.empty() ||
-      EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, impl_->propq, impl_->pkey.get(),
+      EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, nullptr, impl_->pkey.get(),
                             nullptr) != 1 ||
       EVP_DigestSign(md.get(), der.data(), &der_len, NonNull(message), message.size()) != 1)
     return std::unexpected(OsslError(ErrorCode::kInternal, "ECDSA signing"));
@@ -371,7 +352,7 @@ Result<Bytes> EcPrivateKey::Sign(ByteView message) const {
 }
 
 Result<SecretBytes> EcPrivateKey::Ecdh(const EcPublicKey& peer) const {
-  UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), impl_->propq));
+  UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
   SecretBytes shared(kCoordinateSize);
   size_t len = shared.size();
   // validate_peer=1 re-checks the peer point, whoever built the EcPublicKey.

@@ -75,11 +75,6 @@ struct EcPublicKey::Impl {
 struct EcPrivateKey::Impl {
   UniquePtr<EVP_PKEY> pkey;
   std::optional<EcPublicKey> public_key;  // derived once, when the key is loaded
-  // Property query for this key's operations (signatures, key exchange, and
-  // a TLS context using it): null for software keys; for a key held by a
-  // provider, one that prefers that provider, so OpenSSL does not pick the
-  // default provider's implementation and hand it the public half only.
-  const char* propq = nullptr;
 };
 
 // Wraps an EVP_PKEY without taking ownership: the caller keeps (and frees) its
@@ -89,15 +84,14 @@ struct EcPrivateKey::Impl {
 // whether the input point was compressed or not.
 Result<EcPublicKey> WrapPublicKey(EVP_PKEY* pkey);
 Result<EcPrivateKey> WrapPrivateKey(EVP_PKEY* pkey);
-// A private key held by hardware behind an OpenSSL provider (tpm/tpm.h):
-// P-256 and a valid public point are checked; the private half cannot be,
-// and its operations (EVP_DigestSign, EVP_PKEY_derive) run in the provider.
-// `propq` must be a string literal (kept by pointer), e.g. "?provider=tpm2".
-Result<EcPrivateKey> WrapHardwarePrivateKey(EVP_PKEY* pkey, const char* propq);
+// A private key held by hardware (tpm/tpm.h: an EC_KEY whose method runs
+// ECDSA and ECDH in the TPM): P-256 and a valid public point are checked;
+// the private half cannot be. `point` is the key's public point (uncompressed)
+// as the hardware reports it.
+Result<EcPrivateKey> WrapHardwarePrivateKey(EVP_PKEY* pkey, ByteView point);
 
 inline EVP_PKEY* RawPkey(const EcPublicKey& key) { return key.impl().pkey.get(); }
 inline EVP_PKEY* RawPkey(const EcPrivateKey& key) { return key.impl().pkey.get(); }
-inline const char* KeyPropertyQuery(const EcPrivateKey& key) { return key.impl().propq; }
 
 // One PEM block with this label ("CERTIFICATE", "PUBLIC KEY"); empty only if
 // memory ran out, which makes callers fail loudly.

@@ -160,12 +160,7 @@ Result<std::string> MakeCsrPem(const EcPrivateKey& key, const CsrRequest& reques
   }
   if (X509_REQ_add_extensions(req.get(), exts.get()) != 1)
     return std::unexpected(OsslError(ErrorCode::kInternal, "cannot add the CSR's extensions"));
-  // Signed through the key's own property query, so a key held in a TPM
-  // signs there (crypto/ossl_internal.h).
-  UniquePtr<EVP_MD_CTX> md(EVP_MD_CTX_new());
-  if (!md ||
-      EVP_DigestSignInit_ex(md.get(), nullptr, "SHA256", nullptr, KeyPropertyQuery(key), RawPkey(key), nullptr) != 1 ||
-      X509_REQ_sign_ctx(req.get(), md.get()) <= 0)
+  if (X509_REQ_sign(req.get(), RawPkey(key), EVP_sha256()) <= 0)
     return std::unexpected(OsslError(ErrorCode::kInternal, "cannot sign the CSR"));
 
   UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));

@@ -119,9 +119,7 @@ static Result<std::unique_ptr<TlsChannel::Impl>> MakeImpl(const TlsIdentity& ide
   auto impl = std::make_unique<TlsChannel::Impl>();
   impl->policy = std::move(policy);
   impl->is_server = server;
-  // A key held by a provider (the TPM) needs that provider's signature
-  // implementation: the context prefers it (KeyPropertyQuery).
-  impl->ctx.reset(SSL_CTX_new_ex(nullptr, identity.key ? KeyPropertyQuery(*identity.key) : nullptr, TLS_method()));
+  impl->ctx.reset(SSL_CTX_new_ex(nullptr, nullptr, TLS_method()));
   if (!impl->ctx) return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_CTX_new failed"));
   SEALDROP_TRY(ConfigureContext(impl->ctx.get(), identity));
   int mode = SSL_VERIFY_PEER;

@@ -1,8 +1,11 @@
+// EC_KEY_METHOD is deprecated in OpenSSL 3 in favour of providers; the one
+// provider for TPMs does not fit (see "keys as OpenSSL keys" below).
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "tpm/tpm.h"
 
 #include <openssl/core_names.h>
 #include <openssl/pem.h>
-#include <openssl/provider.h>
+#include <openssl/ec.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -10,6 +13,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "crypto/ossl_internal.h"
@@ -286,7 +290,18 @@ Tpm::~Tpm() = default;
 // in its own words, so its logging is off unless TSS2_LOG asks for it.
 static void QuietTss() { setenv("TSS2_LOG", "all+NONE", 0); }
 
+namespace {
+Result<std::unique_ptr<Tpm::Impl>> OpenImpl(std::string_view tcti);
+}  // namespace
+
 Result<Tpm> Tpm::Open(std::string_view tcti) {
+  SEALDROP_ASSIGN(auto impl, OpenImpl(tcti));
+  return Tpm(std::move(impl));
+}
+
+namespace {
+Result<std::unique_ptr<Tpm::Impl>> OpenImpl(std::string_view tcti) {
+  using Impl = Tpm::Impl;
   QuietTss();
   auto impl = std::make_unique<Impl>();
   const std::string conf(tcti.empty() ? kDefaultTcti : tcti);
@@ -312,8 +327,9 @@ Result<Tpm> Tpm::Open(std::string_view tcti) {
   }
   if (rc != TSS2_RC_SUCCESS)
     return std::unexpected(TpmError(ErrorCode::kUnavailable, "the TPM at \"" + conf + "\" does not answer", rc));
-  return Tpm(std::move(impl));
+  return impl;
 }
+}  // namespace
 
 Result<Bytes> Tpm::ReadEkCertificate() {
   ESYS_CONTEXT* esys = impl_->esys;
@@ -535,65 +551,179 @@ Result<SecretBytes> ActivateWithPublicOnly(Tpm& tpm, ByteView tpm2b_public, Byte
 
 }  // namespace tpm_internal
 
-// --- keys through the provider ---
+// --- keys as OpenSSL keys ---
+//
+// A loaded key is an EC_KEY whose EC_KEY_METHOD sends ECDSA signatures
+// (TPM2_Sign over the digest OpenSSL computed) and ECDH (TPM2_ECDH_ZGen) to
+// the TPM through this file's own ESAPI session; OpenSSL treats such a
+// "foreign" key through its legacy EVP_PKEY path for exactly those two
+// operations, and everything else (digests, the TLS key exchange, verifying
+// peers) stays in OpenSSL's default provider. Why not the tpm2-openssl
+// provider: a TLS context that prefers a provider's signatures also verifies
+// the peer's with them, and that provider verifies inside the TPM, which
+// needs object slots a TPM without a resource manager (swtpm) does not have.
 
 namespace {
 
-std::mutex provider_mu;
-std::string provider_tcti;  // the TCTI the provider was loaded with; empty: not loaded
-OSSL_PROVIDER* default_provider = nullptr;
-OSSL_PROVIDER* tpm2_provider = nullptr;
+// One ESAPI connection per TCTI, shared by every key loaded over it; its
+// commands are serialised by `mu` (ESAPI contexts are single-threaded).
+struct SharedTpm {
+  std::mutex mu;
+  std::unique_ptr<Tpm::Impl> impl;
+};
 
-// Unloads the providers at exit (before OpenSSL's own clean-up, which was
-// registered earlier), so the tpm2 provider closes its TPM connection.
-void UnloadProviders() {
-  if (tpm2_provider != nullptr) OSSL_PROVIDER_unload(tpm2_provider);
-  if (default_provider != nullptr) OSSL_PROVIDER_unload(default_provider);
-  tpm2_provider = default_provider = nullptr;
+std::mutex sessions_mu;
+std::map<std::string, std::weak_ptr<SharedTpm>>& Sessions() {
+  static auto* sessions = new std::map<std::string, std::weak_ptr<SharedTpm>>;
+  return *sessions;
 }
 
-Status LoadProvider(std::string_view tcti) {
-  std::lock_guard lock(provider_mu);
-  const std::string conf(tcti.empty() ? kDefaultTcti : tcti);
-  if (!provider_tcti.empty()) {
-    if (provider_tcti != conf)
-      return Fail(ErrorCode::kInvalidArgument, "the TPM provider is already loaded for \"" + provider_tcti + "\"");
-    return Ok();
+// What an EC_KEY's ex_data points to: the TPM and the loaded object.
+struct LoadedKey {
+  std::shared_ptr<SharedTpm> tpm;
+  ESYS_TR handle = ESYS_TR_NONE;
+  ~LoadedKey() {
+    if (tpm && handle != ESYS_TR_NONE) {
+      std::lock_guard lock(tpm->mu);
+      Esys_FlushContext(tpm->impl->esys, handle);
+    }
   }
-  QuietTss();
-  // The provider reads its TCTI from the environment when it is loaded.
-  if (setenv("TPM2OPENSSL_TCTI", conf.c_str(), 1) != 0) return Fail(ErrorCode::kInternal, "setenv failed");
-  // Loading any provider explicitly stops OpenSSL from loading the default
-  // one implicitly: load both, and prefer the default for every algorithm
-  // that is not bound to a TPM key (digests, ciphers, randomness).
-  default_provider = OSSL_PROVIDER_load(nullptr, "default");
-  if (default_provider == nullptr)
-    return std::unexpected(OsslError(ErrorCode::kInternal, "cannot load OpenSSL's default provider"));
-  tpm2_provider = OSSL_PROVIDER_load(nullptr, "tpm2");
-  if (tpm2_provider == nullptr)
-    return std::unexpected(OsslError(ErrorCode::kUnavailable,
-                                     "cannot load the tpm2 OpenSSL provider (Debian package tpm2-openssl) for \"" +
-                                         conf + "\""));
-  if (EVP_set_default_properties(nullptr, "?provider=default") != 1)
-    return std::unexpected(OsslError(ErrorCode::kInternal, "cannot prefer the default provider"));
-  std::atexit(UnloadProviders);
-  provider_tcti = conf;
-  return Ok();
+};
+
+void FreeLoadedKey(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<LoadedKey*>(ptr); }
+
+int LoadedKeyIndex() {
+  static const int index = EC_KEY_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeLoadedKey);
+  return index;
+}
+
+LoadedKey* KeyOf(const EC_KEY* ec) { return static_cast<LoadedKey*>(EC_KEY_get_ex_data(ec, LoadedKeyIndex())); }
+
+ECDSA_SIG* TpmSignSig(const unsigned char* dgst, int dlen, const BIGNUM*, const BIGNUM*, EC_KEY* ec) {
+  LoadedKey* key = KeyOf(ec);
+  if (key == nullptr || dlen <= 0 || static_cast<size_t>(dlen) > sizeof(TPMU_HA)) return nullptr;
+  TPM2B_DIGEST digest{};
+  digest.size = static_cast<UINT16>(dlen);
+  std::memcpy(digest.buffer, dgst, static_cast<size_t>(dlen));
+  TPMT_SIG_SCHEME scheme{};
+  scheme.scheme = TPM2_ALG_ECDSA;
+  scheme.details.ecdsa.hashAlg = dlen == 48 ? TPM2_ALG_SHA384 : dlen == 64 ? TPM2_ALG_SHA512 : TPM2_ALG_SHA256;
+  TPMT_TK_HASHCHECK ticket{};  // a null ticket: the key is not restricted
+  ticket.tag = TPM2_ST_HASHCHECK;
+  ticket.hierarchy = TPM2_RH_NULL;
+  TPMT_SIGNATURE* raw = nullptr;
+  TSS2_RC rc;
+  {
+    std::lock_guard lock(key->tpm->mu);
+    rc = Esys_Sign(key->tpm->impl->esys, key->handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &digest, &scheme,
+                   &ticket, &raw);
+  }
+  EsysPtr<TPMT_SIGNATURE> sig(raw);
+  if (rc != TSS2_RC_SUCCESS || sig->sigAlg != TPM2_ALG_ECDSA) return nullptr;
+  const auto& e = sig->signature.ecdsa;
+  BIGNUM* r = BN_bin2bn(e.signatureR.buffer, e.signatureR.size, nullptr);
+  BIGNUM* s = BN_bin2bn(e.signatureS.buffer, e.signatureS.size, nullptr);
+  ECDSA_SIG* out = ECDSA_SIG_new();
+  if (r == nullptr || s == nullptr || out == nullptr || ECDSA_SIG_set0(out, r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(out);
+    return nullptr;
+  }
+  return out;
+}
+
+int TpmComputeKey(unsigned char** out, size_t* out_len, const EC_POINT* peer, const EC_KEY* ec) {
+  LoadedKey* key = KeyOf(ec);
+  if (key == nullptr) return 0;
+  uint8_t point[kP256PointSize];
+  if (EC_POINT_point2oct(EC_KEY_get0_group(ec), peer, POINT_CONVERSION_UNCOMPRESSED, point, sizeof point, nullptr) !=
+      sizeof point)
+    return 0;
+  TPM2B_ECC_POINT in{};
+  in.point.x.size = 32;
+  std::memcpy(in.point.x.buffer, point + 1, 32);
+  in.point.y.size = 32;
+  std::memcpy(in.point.y.buffer, point + 33, 32);
+  TPM2B_ECC_POINT* raw = nullptr;
+  TSS2_RC rc;
+  {
+    std::lock_guard lock(key->tpm->mu);
+    rc = Esys_ECDH_ZGen(key->tpm->impl->esys, key->handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &in, &raw);
+  }
+  EsysPtr<TPM2B_ECC_POINT> z(raw);
+  if (rc != TSS2_RC_SUCCESS || z->point.x.size == 0 || z->point.x.size > 32) return 0;
+  // The shared secret is Z's x-coordinate, left-padded to the field size.
+  auto* secret = static_cast<unsigned char*>(OPENSSL_zalloc(32));
+  if (secret == nullptr) return 0;
+  std::memcpy(secret + (32 - z->point.x.size), z->point.x.buffer, z->point.x.size);
+  SecureWipe(z->point.x.buffer, z->point.x.size);
+  *out = secret;
+  *out_len = 32;
+  return 1;
+}
+
+const EC_KEY_METHOD* TpmKeyMethod() {
+  static EC_KEY_METHOD* method = [] {
+    EC_KEY_METHOD* m = EC_KEY_METHOD_new(EC_KEY_OpenSSL());
+    if (m == nullptr) OsslFatal("EC_KEY_METHOD_new");
+    int (*sign)(int, const unsigned char*, int, unsigned char*, unsigned int*, const BIGNUM*, const BIGNUM*,
+                EC_KEY*) = nullptr;
+    int (*sign_setup)(EC_KEY*, BN_CTX*, BIGNUM**, BIGNUM**) = nullptr;
+    EC_KEY_METHOD_get_sign(m, &sign, &sign_setup, nullptr);
+    // OpenSSL's own `sign` DER-encodes what sign_sig returns.
+    EC_KEY_METHOD_set_sign(m, sign, sign_setup, TpmSignSig);
+    EC_KEY_METHOD_set_compute_key(m, TpmComputeKey);
+    return m;
+  }();
+  return method;
+}
+
+Result<std::shared_ptr<SharedTpm>> SharedSession(std::string_view tcti) {
+  const std::string conf(tcti.empty() ? kDefaultTcti : tcti);
+  std::lock_guard lock(sessions_mu);
+  auto& slot = Sessions()[conf];
+  if (auto live = slot.lock()) return live;
+  auto shared = std::make_shared<SharedTpm>();
+  SEALDROP_ASSIGN(shared->impl, OpenImpl(conf));
+  slot = shared;
+  return shared;
 }
 
 }  // namespace
 
 Result<EcPrivateKey> LoadTpmKey(const TpmKeyFile& key, std::string_view tcti) {
-  SEALDROP_TRY(LoadProvider(tcti));
-  const std::string pem = key.ToPem();
-  UniquePtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) OsslFatal("BIO_new_mem_buf");
-  ERR_clear_error();
-  UniquePtr<EVP_PKEY> pkey(PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, nullptr, nullptr, nullptr, "provider=tpm2"));
-  if (!pkey)
-    return std::unexpected(OsslError(ErrorCode::kCryptoFailure,
-                                     "the TPM cannot load this key (made by another TPM, or the TPM was cleared)"));
-  return WrapHardwarePrivateKey(pkey.get(), "?provider=tpm2");
+  SEALDROP_ASSIGN(TpmPublicInfo info, ParseTpmPublic(key.public_area));
+  if (!info.ecc_p256) return Fail(ErrorCode::kInvalidArgument, "the TPM key is not a P-256 key");
+  SEALDROP_ASSIGN(std::shared_ptr<SharedTpm> tpm, SharedSession(tcti));
+  auto loaded = std::make_unique<LoadedKey>();
+  loaded->tpm = tpm;
+  {
+    std::lock_guard lock(tpm->mu);
+    ESYS_CONTEXT* esys = tpm->impl->esys;
+    // The key stays loaded for the EC_KEY's life; its parent does not need to.
+    SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
+                                                  "cannot make the TPM's storage parent"));
+    Transient parent_flush(esys, parent);
+    SEALDROP_ASSIGN(loaded->handle, LoadKey(esys, parent, key));
+  }
+  UniquePtr<EVP_PKEY> pkey;
+  {
+    EC_KEY* ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    EC_POINT* point = ec ? EC_POINT_new(EC_KEY_get0_group(ec)) : nullptr;
+    bool ok = ec != nullptr && point != nullptr &&
+              EC_POINT_oct2point(EC_KEY_get0_group(ec), point, info.point.data(), info.point.size(), nullptr) == 1 &&
+              EC_KEY_set_public_key(ec, point) == 1 && EC_KEY_set_method(ec, TpmKeyMethod()) == 1 &&
+              EC_KEY_set_ex_data(ec, LoadedKeyIndex(), loaded.get()) == 1;
+    EC_POINT_free(point);
+    if (ok) loaded.release();  // owned by the EC_KEY now (FreeLoadedKey)
+    pkey.reset(ok ? EVP_PKEY_new() : nullptr);
+    if (!pkey || EVP_PKEY_assign_EC_KEY(pkey.get(), ec) != 1) {
+      EC_KEY_free(ec);
+      return std::unexpected(OsslError(ErrorCode::kInternal, "cannot make an OpenSSL key for the TPM key"));
+    }
+  }
+  return WrapHardwarePrivateKey(pkey.get(), info.point);
 }
 
 }  // namespace sealdrop

@@ -259,6 +259,13 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct none_caps[2] = {};
     if (::syscall(SYS_capset, &header, none_caps) != 0) die(ChildStep::kCapabilities);
+    // Nothing the processor holds open crosses exec: its TPM connection
+    // (the tpm2 provider's, whose loaded keys a program could otherwise
+    // drive), the host's socket, the state directory.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      const long max_fd = ::sysconf(_SC_OPEN_MAX);
+      for (int fd = 3; fd < (max_fd > 0 ? max_fd : 65536); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     // A script's interpreter opens the image through /dev/fd, so its
     // descriptor must survive exec; an ELF image is mapped by the kernel.
     if (script) {

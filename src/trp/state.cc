@@ -9,6 +9,8 @@
 #include "base/time_format.h"
 #include "crypto/aead.h"
 #include "crypto/random.h"
+#include "tpm/enrol.h"
+#include "tpm/tpm.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
@@ -56,9 +58,90 @@ Result<json> ReadDeviceJson(const fs::path& state) {
   return j;
 }
 
+bool IsTpm(const json& device) { return device.value("backend", "soft") == "tpm"; }
+
+std::string TctiOf(const json& device) {
+  auto it = device.find("tcti");
+  return it != device.end() && it->is_string() ? it->get<std::string>() : std::string(kDefaultTcti);
+}
+
+Result<TpmKeyFile> ReadTpmKeyFile(const fs::path& path) {
+  SEALDROP_ASSIGN(std::string pem, ReadTextFile(path, 64 * 1024));
+  auto key = TpmKeyFile::FromPem(pem);
+  if (!key) return Fail(ErrorCode::kMalformed, path.string() + " is damaged: " + key.error().message);
+  return std::move(*key);
+}
+
+Result<EcPublicKey> TpmPublicKey(const TpmKeyFile& key) {
+  SEALDROP_ASSIGN(TpmPublicInfo info, ParseTpmPublic(key.public_area));
+  return EcPublicKey::FromPoint(info.point);
+}
+
+// The processor's two public keys, without using the private halves.
+Result<std::pair<EcPublicKey, EcPublicKey>> PublicKeys(const fs::path& state, const json& device) {
+  if (IsTpm(device)) {
+    SEALDROP_ASSIGN(TpmKeyFile identity, ReadTpmKeyFile(state / "identity.tss2.pem"));
+    SEALDROP_ASSIGN(TpmKeyFile keywrap, ReadTpmKeyFile(state / "keywrap.tss2.pem"));
+    SEALDROP_ASSIGN(EcPublicKey id, TpmPublicKey(identity));
+    SEALDROP_ASSIGN(EcPublicKey kw, TpmPublicKey(keywrap));
+    return std::pair{std::move(id), std::move(kw)};
+  }
+  SEALDROP_ASSIGN(SecretBytes root, LoadRootKey(state));
+  SEALDROP_ASSIGN(EcPrivateKey identity, UnsealKeyFile(state / "identity.key.sealed", root, "identity"));
+  SEALDROP_ASSIGN(EcPrivateKey keywrap, UnsealKeyFile(state / "keywrap.key.sealed", root, "keywrap"));
+  return std::pair{identity.PublicKey(), keywrap.PublicKey()};
+}
+
+Result<InitResult> InitTpmProcessor(const fs::path& state, const InitOptions& options) {
+  const std::string tcti = options.tcti.empty() ? std::string(kDefaultTcti) : options.tcti;
+  SEALDROP_ASSIGN(Tpm tpm, Tpm::Open(tcti));
+  if (auto ek = tpm.ReadEkCertificate(); !ek)
+    return Fail(ErrorCode::kNotFound, "the TPM at " + tcti + " has no EK certificate (NV index 0x01c00002), " +
+                                          "so no manufacturer can enrol it: " + ek.error().message);
+  InitResult result;
+  SEALDROP_TRY(BuildDirectory(state, 0700, [&](const fs::path& tmp) -> Status {
+    std::string serial = RandomHexId(8);
+    SEALDROP_ASSIGN(TpmKeyFile identity, tpm.CreateKey(TpmKeyRole::kSign));
+    SEALDROP_ASSIGN(TpmKeyFile keywrap, tpm.CreateKey(TpmKeyRole::kDecrypt));
+    SEALDROP_TRY(WriteFileAtomic(tmp / "identity.tss2.pem", identity.ToPem(), 0600));
+    SEALDROP_TRY(WriteFileAtomic(tmp / "keywrap.tss2.pem", keywrap.ToPem(), 0600));
+    SEALDROP_ASSIGN(std::string request, MakeTpmEnrolRequest(tpm, serial, identity, keywrap));
+    SEALDROP_TRY(WriteFileAtomic(tmp / "enrol-request.json", request));
+    SEALDROP_TRY(EnsureDirectory(tmp / "trust", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "licences", 0700));
+    SEALDROP_TRY(EnsureDirectory(tmp / "staging", 0700));
+    SEALDROP_ASSIGN(EcPublicKey id_pub, TpmPublicKey(identity));
+    SEALDROP_ASSIGN(EcPublicKey kw_pub, TpmPublicKey(keywrap));
+    json device = {{"serial", serial},
+                   {"backend", "tpm"},
+                   {"tcti", tcti},
+                   {"created_at", FormatRfc3339(std::chrono::system_clock::now())},
+                   {"identity_key_id", id_pub.KeyId()},
+                   {"keywrap_key_id", kw_pub.KeyId()}};
+    SEALDROP_TRY(WriteFileAtomic(tmp / "device.json", device.dump(2) + "\n"));
+    result.serial = serial;
+    result.enrol_request = state / "enrol-request.json";
+    return Ok();
+  }));
+  return result;
+}
+
 }  // namespace
 
-Result<InitResult> InitProcessorState(const fs::path& state) {
+Result<std::string> ActivateProcessor(const fs::path& state, std::string_view challenge_json) {
+  SEALDROP_ASSIGN(json device, ReadDeviceJson(state));
+  if (!IsTpm(device))
+    return Fail(ErrorCode::kInvalidArgument, state.string() + " is a soft processor; only TPM processors are activated");
+  SEALDROP_ASSIGN(TpmKeyFile identity, ReadTpmKeyFile(state / "identity.tss2.pem"));
+  SEALDROP_ASSIGN(TpmKeyFile keywrap, ReadTpmKeyFile(state / "keywrap.tss2.pem"));
+  SEALDROP_ASSIGN(Tpm tpm, Tpm::Open(TctiOf(device)));
+  return AnswerTpmEnrolChallenge(tpm, device["serial"].get<std::string>(), identity, keywrap, challenge_json);
+}
+
+Result<InitResult> InitProcessorState(const fs::path& state, const InitOptions& options) {
+  if (options.backend == "tpm") return InitTpmProcessor(state, options);
+  if (options.backend != "soft")
+    return Fail(ErrorCode::kInvalidArgument, "unknown backend \"" + options.backend + "\" (soft or tpm)");
   InitResult result;
   SEALDROP_TRY(BuildDirectory(state, 0700, [&](const fs::path& tmp) -> Status {
     std::string serial = RandomHexId(8);
@@ -94,9 +177,8 @@ Status InstallProcessorFiles(const fs::path& state, const std::vector<fs::path>&
                              const std::vector<fs::path>& trust) {
   SEALDROP_ASSIGN(json device, ReadDeviceJson(state));
   std::string serial = device["serial"];
-  SEALDROP_ASSIGN(SecretBytes root, LoadRootKey(state));
-  SEALDROP_ASSIGN(EcPrivateKey identity, UnsealKeyFile(state / "identity.key.sealed", root, "identity"));
-  SEALDROP_ASSIGN(EcPrivateKey keywrap, UnsealKeyFile(state / "keywrap.key.sealed", root, "keywrap"));
+  SEALDROP_ASSIGN(auto keys, PublicKeys(state, device));
+  const auto& [identity_public, keywrap_public] = keys;
 
   // Check everything first, write afterwards: a bad file leaves no trace.
   std::vector<std::pair<fs::path, std::string>> writes;
@@ -108,9 +190,9 @@ Status InstallProcessorFiles(const fs::path& state, const std::vector<fs::path>&
     if (leaf.SubjectSerialNumber() != serial)
       return Fail(ErrorCode::kInvalidArgument, path.string() + " is for processor " +
                                                    leaf.SubjectSerialNumber() + ", not " + serial);
-    if (leaf.PublicKey() == identity.PublicKey())
+    if (leaf.PublicKey() == identity_public)
       writes.emplace_back(state / "identity.pem", pem);
-    else if (leaf.PublicKey() == keywrap.PublicKey())
+    else if (leaf.PublicKey() == keywrap_public)
       writes.emplace_back(state / "keywrap.pem", pem);
     else
       return Fail(ErrorCode::kInvalidArgument, path.string() + " does not certify a key of this processor");
@@ -135,6 +217,7 @@ Result<ProcessorInfo> ReadProcessorInfo(const fs::path& state) {
   info.backend = device.value("backend", "soft");
   info.identity_key_id = device.value("identity_key_id", "");
   info.keywrap_key_id = device.value("keywrap_key_id", "");
+  if (IsTpm(device)) info.tcti = TctiOf(device);
   std::error_code ec;
   info.identity_installed = fs::exists(state / "identity.pem", ec);
   info.keywrap_installed = fs::exists(state / "keywrap.pem", ec);
@@ -159,9 +242,28 @@ Result<ProcessorState> ProcessorState::Load(const fs::path& state, const fs::pat
   ProcessorState ps;
   ps.dir_ = state;
   ps.identity_.device_serial = device["serial"];
-  SEALDROP_ASSIGN(SecretBytes root, LoadRootKey(state));
-  SEALDROP_ASSIGN(EcPrivateKey identity, UnsealKeyFile(state / "identity.key.sealed", root, "identity"));
-  SEALDROP_ASSIGN(EcPrivateKey keywrap, UnsealKeyFile(state / "keywrap.key.sealed", root, "keywrap"));
+  std::optional<EcPrivateKey> identity_key, keywrap_key;
+  if (IsTpm(device)) {
+    SEALDROP_ASSIGN(TpmKeyFile id_file, ReadTpmKeyFile(state / "identity.tss2.pem"));
+    SEALDROP_ASSIGN(TpmKeyFile kw_file, ReadTpmKeyFile(state / "keywrap.tss2.pem"));
+    const std::string tcti = TctiOf(device);
+    auto cannot = [&](const Error& e) {
+      return Fail(e.code, "the TPM at " + tcti + " cannot load this processor's keys (" + e.message +
+                              "); they were made by another TPM, or this one was cleared since");
+    };
+    auto id = LoadTpmKey(id_file, tcti);
+    if (!id) return cannot(id.error());
+    auto kw = LoadTpmKey(kw_file, tcti);
+    if (!kw) return cannot(kw.error());
+    identity_key = std::move(*id);
+    keywrap_key = std::move(*kw);
+  } else {
+    SEALDROP_ASSIGN(SecretBytes root, LoadRootKey(state));
+    SEALDROP_ASSIGN(identity_key, UnsealKeyFile(state / "identity.key.sealed", root, "identity"));
+    SEALDROP_ASSIGN(keywrap_key, UnsealKeyFile(state / "keywrap.key.sealed", root, "keywrap"));
+  }
+  EcPrivateKey identity = std::move(*identity_key);
+  EcPrivateKey keywrap = std::move(*keywrap_key);
   auto id_pem = ReadTextFile(state / "identity.pem", kMaxPemFileSize);
   auto wrap_pem = ReadTextFile(state / "keywrap.pem", kMaxPemFileSize);
   if (!id_pem || !wrap_pem)

@@ -1,13 +1,21 @@
-// The soft processor's state directory.
+// The processor's state directory, for either backend.
 //
 // Layout of STATE (directory mode 0700; every file written atomically):
-//   device.json              {"serial", "backend":"soft", "created_at"}
+//   device.json              {"serial", "backend":"soft"|"tpm", "created_at",
+//                            "identity_key_id", "keywrap_key_id", and for
+//                            the TPM backend "tcti"}
+// soft backend:
 //   root.key                 32 random bytes, mode 0600: the root key. It never
 //                            leaves this directory; everything secret below
 //                            is sealed under it.
 //   identity.key.sealed      AES-256-GCM(root, PKCS#8 of the signing key)
 //   keywrap.key.sealed       AES-256-GCM(root, PKCS#8 of the key-wrap key)
 //   identity.csr keywrap.csr the CSRs for the manufacturer CA
+// tpm backend (docs/tpm.md):
+//   identity.tss2.pem        the identity key, made in the TPM (TpmKeyFile)
+//   keywrap.tss2.pem         the key-wrap key, made in the TPM
+//   enrol-request.json       the request for the manufacturer CA (tpm/enrol.h)
+// both:
 //   identity.pem keywrap.pem the installed certificates (leaf, then issuers)
 //   trust/vendor-N.pem       pinned vendor roots (several allowed)
 //   licences/PACKAGE_ID.json released licences
@@ -33,14 +41,24 @@
 
 namespace sealdrop {
 
+struct InitOptions {
+  std::string backend = "soft";  // "soft" or "tpm"
+  std::string tcti;              // tpm: the TPM's TCTI; empty means kDefaultTcti
+};
 struct InitResult {
   std::string serial;
-  std::filesystem::path identity_csr;
-  std::filesystem::path keywrap_csr;
+  std::filesystem::path identity_csr;   // soft
+  std::filesystem::path keywrap_csr;    // soft
+  std::filesystem::path enrol_request;  // tpm
 };
 
-// Creates STATE with fresh keys and CSRs. Refuses a non-empty directory.
-Result<InitResult> InitProcessorState(const std::filesystem::path& state);
+// Creates STATE with fresh keys, and CSRs (soft) or the enrolment request
+// (tpm). Refuses a non-empty directory; a failure leaves nothing behind.
+Result<InitResult> InitProcessorState(const std::filesystem::path& state, const InitOptions& options = {});
+
+// TPM backend: answers the manufacturer CA's enrolment challenge with the
+// TPM (tpm/enrol.h); returns the response document.
+Result<std::string> ActivateProcessor(const std::filesystem::path& state, std::string_view challenge_json);
 
 // Installs certificates (each PEM file may hold a chain; the leaf's key says
 // whether it is the identity or the key-wrap certificate) and vendor roots.
@@ -58,13 +76,15 @@ struct ProcessorInfo {
   bool keywrap_installed = false;
   size_t vendor_roots = 0;
   std::string identity_not_after;  // ISO 8601, empty if not installed
+  std::string tcti;                // tpm backend
 };
 Result<ProcessorInfo> ReadProcessorInfo(const std::filesystem::path& state);
 
 class ProcessorState {
  public:
-  // Loads and unseals everything; fails with a sentence that says which
-  // install step is missing.
+  // Loads and unseals everything (tpm: loads the keys into the TPM through
+  // the tpm2 provider); fails with a sentence that says which install step
+  // is missing, or that the TPM cannot load the keys.
   // `display` is the path shown in messages when `state` is another name
   // for it (the confined /proc/self/fd/N path); empty means `state`.
   static Result<ProcessorState> Load(const std::filesystem::path& state,
