@@ -1,10 +1,11 @@
 // The processor's TPM 2.0, through tpm2-tss (ESAPI), and its keys as
-// OpenSSL keys through the tpm2-openssl provider. docs/tpm.md has the design.
+// OpenSSL keys whose private operations run in the TPM. docs/tpm.md has the
+// design.
 //
 // What lives in the TPM (docs/tpm.md section 1):
 //   - the storage parent, recreated from the owner seed on every use with
 //     the template the tpm2-openssl provider uses for parent TPM2_RH_OWNER
-//     (so the provider and this code load the same key files);
+//     (so that tool and this code load the same key files);
 //   - the processor's keys, P-256, fixedTPM | fixedParent |
 //     sensitiveDataOrigin | userWithAuth, plus exactly sign (identity) or
 //     exactly decrypt (key-wrap), created by CreateKey. Outside the TPM a key
@@ -18,8 +19,8 @@
 // kDefaultTcti.
 //
 // Thread safety: a Tpm is one ESAPI context, for one thread at a time.
-// Keys loaded by LoadTpmKey may be used from any thread: the provider
-// serialises its TPM commands.
+// Keys loaded by LoadTpmKey may be used from any thread: they share one
+// ESAPI session per TCTI and take its lock for each TPM command.
 #pragma once
 
 #include <cstdint>
@@ -112,12 +113,13 @@ class Tpm {
   std::unique_ptr<Impl> impl_;
 };
 
-// Loads a key file as an EcPrivateKey whose private operations (ECDSA
-// signatures, ECDH) run in the TPM through the tpm2-openssl provider, over
-// `tcti`. The first call loads the provider for the whole process (and keeps
-// OpenSSL's default provider preferred for everything else); every call in
-// a process must name the same TCTI. Fails with kCryptoFailure if the TPM
-// cannot load the key (another TPM, or a cleared one).
+// Loads a key file into the TPM behind `tcti` and returns it as an
+// EcPrivateKey whose private operations run there: ECDSA signatures
+// (TPM2_Sign over the digest, so also the inner TLS handshake's
+// CertificateVerify) and ECDH (TPM2_ECDH_ZGen, so the HPKE unwrap). The key
+// stays loaded in the TPM while any copy of the EcPrivateKey lives, and
+// holds one of the TPM's object slots. Fails with kCryptoFailure if the TPM
+// cannot load the key (another TPM made it, or it was cleared since).
 Result<EcPrivateKey> LoadTpmKey(const TpmKeyFile& key, std::string_view tcti);
 
 }  // namespace sealdrop

@@ -1,5 +1,5 @@
 // The TPM backend against real swtpm processes (tpm/testing/swtpm.h): keys
-// made in one TPM, used through the tpm2-openssl provider, refused by
+// made in one TPM, used through OpenSSL with the TPM doing the work, refused by
 // another TPM and after TPM2_Clear; EK certificates; credential activation
 // checked against tpm2-tools' independent TPM2_MakeCredential.
 #include "tpm/tpm.h"
