@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup fuzz fuzz-smoke clean
+.PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup bench-tpm fuzz fuzz-smoke clean
 
 all: build
 
@@ -36,11 +36,18 @@ test-tsan: bootstrap
 	cmake --build $(BUILD)-tsan -j $(JOBS)
 	cd $(BUILD)-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# BACKEND=tpm runs the processor on a software TPM (swtpm) instead.
+BACKEND ?= soft
 demo: build
-	@bash scripts/demo $(BUILD)
+	@BACKEND=$(BACKEND) bash scripts/demo $(BUILD)
 
 bench: build
-	@bash bench/run $(BUILD) && bash bench/startup $(BUILD)
+	@bash bench/run $(BUILD) && bash bench/startup $(BUILD) && $(BUILD)/bench/tpm/tpm_ops_bench
+
+# The TPM backend's cost per operation (signature, key unwrap, key load)
+# next to the soft backend's, on swtpm.
+bench-tpm: build
+	@$(BUILD)/bench/tpm/tpm_ops_bench
 
 bench-startup: build
 	@bash bench/startup $(BUILD)

@@ -168,12 +168,18 @@ int Order(const Globals& g, bool purchase, const std::string& name, const std::s
   return 0;
 }
 int Inspect(const ClientHome& home, const std::string& what, const std::string& cert_file, bool as_json) {
+  // A bare name is a stored program first (a file of that name in the
+  // working directory, such as the program's own unsealed build, does not
+  // hide it); a path, or a bare name no program has, is a file.
   fs::path file = what;
   std::error_code ec;
-  if (!fs::exists(file, ec)) {
-    auto stored = home.FindPackage(what);
-    if (!stored) return cli::Report(kProg, {ErrorCode::kNotFound, "no package file or stored program named \"" + what + "\""});
-    file = stored->file;
+  std::optional<fs::path> stored;
+  if (what.find('/') == std::string::npos)
+    if (auto found = home.FindPackage(what)) stored = found->file;
+  if (stored) {
+    file = *stored;
+  } else if (!fs::exists(file, ec)) {
+    return cli::Report(kProg, {ErrorCode::kNotFound, "no package file or stored program named \"" + what + "\""});
   }
   std::optional<Certificate> cert;
   fs::path cert_path = cert_file.empty() ? home.ServerCertificatePath() : fs::path(cert_file);
@@ -249,7 +255,7 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand(
       "inspect", "Show what a package holds without any key: manifest, signature, and for a program its imports "
                  "and which sections are encrypted");
-  inspect->add_option("PACKAGE", package_arg, "A package file, or the name of a stored program")->required();
+  inspect->add_option("PACKAGE", package_arg, "The name of a stored program, or a package file (a path: ./FILE for one in this directory)")->required();
   inspect->add_option("--cert", cert_file, "Server certificate to check the signature with (default: the one "
                                            "verified at the last connection)");
   inspect->add_flag("--json", as_json, "Print JSON");

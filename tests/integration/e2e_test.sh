@@ -66,6 +66,9 @@ for _ in $(seq 100); do pgrep -f '^sleeper 60$' >/dev/null || break; sleep 0.05;
 check "when the client is interrupted, the processor ends the program" bash -c "! pgrep -f '^sleeper 60$'"
 same "a program that finishes reports its exit code" "$(as alice dev1 run sleeper -- 0; echo $?)" 0
 
+check "inspect by name finds the stored program, not the unsealed file of that name here" \
+  bash -c "cd '$work' && test -f hello && $(declare -f as); work=$work BIN=$BIN; as alice none inspect hello | grep -q 'hello.sdpkg'"
+
 echo "# the host never holds plaintext"
 # The stored protected ELF keeps its headers and import tables plaintext by
 # design: its code and data sections are checked (elfcheck.py); the relayed
