@@ -29,11 +29,16 @@ namespace {
 namespace fs = std::filesystem;
 
 struct World {
+  fs::path dir;
   std::unique_ptr<testing::Swtpm> swtpm;
   TpmKeyFile sign_file, wrap_file;
   std::optional<EcPrivateKey> tpm_sign, tpm_wrap, soft_sign, soft_wrap;
 };
 
+World*& WorldSlot() {
+  static World* world = nullptr;
+  return world;
+}
 World& TheWorld();
 
 // The two keys loaded for good (each holds one of swtpm's three object
@@ -45,7 +50,8 @@ void LoadKeys(World& w) {
 }
 
 World& TheWorld() {
-  static World* w = [] {
+  World*& w = WorldSlot();
+  if (w == nullptr) {
     auto* world = new World;
     const char* tmp = std::getenv("TMPDIR");
     fs::path dir = fs::path(tmp ? tmp : "/tmp") / ("sealdrop-bench-tpm-" + std::to_string(::getpid()));
@@ -55,14 +61,15 @@ World& TheWorld() {
       std::exit(2);
     }
     world->swtpm = std::move(*t);
+    world->dir = dir;
     auto tpm = Tpm::Open(world->swtpm->tcti());
     if (!tpm) std::exit(2);
     world->sign_file = *tpm->CreateKey(TpmKeyRole::kSign);
     world->wrap_file = *tpm->CreateKey(TpmKeyRole::kDecrypt);
     world->soft_sign = *EcPrivateKey::Generate();
     world->soft_wrap = *EcPrivateKey::Generate();
-    return world;
-  }();
+    w = world;
+  }
   return *w;
 }
 
@@ -110,4 +117,19 @@ BENCHMARK_CAPTURE(Unwrap, tpm, true)->Unit(benchmark::kMicrosecond);
 }  // namespace
 }  // namespace sealdrop
 
-BENCHMARK_MAIN();
+// Runs the benchmarks, then stops swtpm and removes its state.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (sealdrop::World* w = sealdrop::WorldSlot()) {
+    w->tpm_sign.reset();
+    w->tpm_wrap.reset();
+    const std::filesystem::path dir = w->dir;
+    delete w;
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  return 0;
+}
