@@ -17,7 +17,8 @@ tcti_a=$(swtpm start "$work/tpm-a" --maker "$work/maker") || { not_ok "swtpm A s
 tcti_b=$(swtpm start "$work/tpm-b" --maker "$work/maker") || { not_ok "swtpm B starts"; finish; exit 1; }
 tcti_c=$(swtpm start "$work/tpm-c" --maker "$work/maker") || { not_ok "swtpm C starts"; finish; exit 1; }
 tcti_r=$(swtpm start "$work/tpm-rogue" --maker "$work/rogue-maker") || { not_ok "swtpm R starts"; finish; exit 1; }
-ok "four software TPMs run"
+tcti_n=$(swtpm start "$work/tpm-noek") || { not_ok "swtpm N starts"; finish; exit 1; }
+ok "five software TPMs run"
 cat "$work/maker/swtpm-localca-rootca-cert.pem" "$work/maker/issuercert.pem" >"$work/tpm-makers.pem"
 
 # enrol_tpm NAME TCTI: init, enrolment request, challenge, activation, issue, install, serve.
@@ -70,6 +71,8 @@ refuses "enrol needs the TPM makers' roots" "tpm-roots" \
 refuses "init --backend tpm without a reachable TPM fails clearly" "TPM|tcti|connect" \
   trp init "$work/nowhere" --backend tpm --tcti "swtpm:host=127.0.0.1,port=1"
 check "and leaves no state behind" test ! -e "$work/nowhere"
+refuses "a TPM without an EK certificate cannot become a processor" "no EK certificate" \
+  trp init "$work/noek" --backend tpm --tcti "$tcti_n"
 refuses "an unknown backend is a usage error" "backend" trp init "$work/x" --backend hsm
 
 echo "# the whole flow with the TPM processor, next to a soft one"
