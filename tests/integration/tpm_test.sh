@@ -87,6 +87,12 @@ rm -f "$work"/home-alice/packages/hello.*
 check "alice re-downloads hello with her receipt" as alice tpm1 get hello
 same "no charge for the re-download" "$(balance alice)" 750
 same "the re-downloaded program runs" "$(as alice tpm1 run hello -- a "b c"; echo "exit=$?")" "$expected"
+check "alice gets readfile (free) for the TPM processor" as alice tpm1 buy readfile
+leaked=""
+for fd in 3 4 5 6 7 8 9 10 11 12; do
+  as alice tpm1 run readfile -- "/proc/self/fd/$fd" >/dev/null 2>&1 && leaked="$leaked $fd"
+done
+same "a program inherits no descriptor of the processor (its TPM connection among them)" "${leaked:-none}" none
 check "bob buys upper with the soft processor on the same server" as bob soft1 buy upper
 same "and runs it" "$(printf 'x\n' | as bob soft1 run upper 2>/dev/null)" "X"
 
