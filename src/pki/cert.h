@@ -98,6 +98,10 @@ struct CsrSummary {
 };
 Result<CsrSummary> ReadCsrPem(std::string_view pem);
 
+// The device serial rule above (1-64 of A-Z a-z 0-9 - . :), for callers that
+// take a serial from elsewhere than a CSR; kInvalidArgument naming the rule.
+Status CheckDeviceSerial(std::string_view serial);
+
 // What a successful chain verification proves about the leaf.
 struct VerifiedLeaf {
   Certificate leaf;

@@ -182,3 +182,7 @@ Status CheckHost(std::string_view host) {
 }
 
 }  // namespace sealdrop::pki_internal
+
+namespace sealdrop {
+Status CheckDeviceSerial(std::string_view serial) { return pki_internal::CheckDeviceSerial(serial); }
+}  // namespace sealdrop

@@ -13,6 +13,7 @@
 #include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "pki/ca.h"
+#include "pki/cert.h"
 #include "tpm/credential.h"
 
 namespace sealdrop {
@@ -62,16 +63,6 @@ bool IsHex(std::string_view s, size_t n) {
   if (s.size() != n) return false;
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-// Device serials as cert.h allows them.
-bool IsDeviceSerial(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-          c == ':'))
-      return false;
   return true;
 }
 
@@ -201,8 +192,8 @@ Result<TpmEnrolChallenge> CaTpmEnrolChallenge(const fs::path& ca_dir, std::strin
   SEALDROP_ASSIGN(json j, ParseDocument(request_json, "enrolment request", kRequestFormat,
                                         {"serial", "ek_certificate", "identity_public", "keywrap_public"}));
   SEALDROP_ASSIGN(std::string serial, StringField(j, "serial", "enrolment request"));
-  if (!IsDeviceSerial(serial))
-    return Fail(ErrorCode::kMalformed, "the request's device serial is not 1-64 characters of A-Z a-z 0-9 - . :");
+  if (auto ok = CheckDeviceSerial(serial); !ok)
+    return Fail(ErrorCode::kMalformed, "the request's device serial is not valid: " + ok.error().message);
   SEALDROP_ASSIGN(Bytes ek_cert, BytesField(j, "ek_certificate", "enrolment request"));
   SEALDROP_ASSIGN(Bytes identity_public, BytesField(j, "identity_public", "enrolment request"));
   SEALDROP_ASSIGN(Bytes keywrap_public, BytesField(j, "keywrap_public", "enrolment request"));

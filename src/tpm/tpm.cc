@@ -430,7 +430,9 @@ Result<TpmKeyFile> Tpm::CreateKey(TpmKeyRole role) {
 namespace {
 
 // Loads a key file under a fresh storage parent; the caller flushes both.
-Result<ESYS_TR> LoadKey(ESYS_CONTEXT* esys, ESYS_TR parent, const TpmKeyFile& key) {
+// Loads `key` under a freshly recreated storage parent, which is flushed
+// again at once: a loaded key stays usable without its parent.
+Result<ESYS_TR> LoadKey(ESYS_CONTEXT* esys, const TpmKeyFile& key) {
   TPM2B_PUBLIC pub{};
   TPM2B_PRIVATE priv{};
   size_t off = 0;
@@ -441,6 +443,9 @@ Result<ESYS_TR> LoadKey(ESYS_CONTEXT* esys, ESYS_TR parent, const TpmKeyFile& ke
   if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(key.private_area.data(), key.private_area.size(), &off, &priv) != 0 ||
       off != key.private_area.size())
     return Fail(ErrorCode::kMalformed, "the key's private area is malformed");
+  SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
+                                                "cannot make the TPM's storage parent"));
+  Transient parent_flush(esys, parent);
   ESYS_TR loaded = ESYS_TR_NONE;
   TSS2_RC rc = Esys_Load(esys, parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
   if (rc != TSS2_RC_SUCCESS)
@@ -454,10 +459,7 @@ Result<ESYS_TR> LoadKey(ESYS_CONTEXT* esys, ESYS_TR parent, const TpmKeyFile& ke
 }  // namespace
 
 Status Tpm::CheckKey(const TpmKeyFile& key) {
-  SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(impl_->esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
-                                                "cannot make the TPM's storage parent"));
-  Transient parent_flush(impl_->esys, parent);
-  SEALDROP_ASSIGN(ESYS_TR loaded, LoadKey(impl_->esys, parent, key));
+  SEALDROP_ASSIGN(ESYS_TR loaded, LoadKey(impl_->esys, key));
   Transient key_flush(impl_->esys, loaded);
   return Ok();
 }
@@ -522,10 +524,7 @@ Result<SecretBytes> Tpm::ActivateCredential(const TpmKeyFile& key, ByteView cred
                                             ByteView encrypted_secret) {
   ESYS_CONTEXT* esys = impl_->esys;
   SEALDROP_ASSIGN(auto cred, UnmarshalCredential(credential_blob, encrypted_secret));
-  SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
-                                                "cannot make the TPM's storage parent"));
-  Transient parent_flush(esys, parent);
-  SEALDROP_ASSIGN(ESYS_TR loaded, LoadKey(esys, parent, key));
+  SEALDROP_ASSIGN(ESYS_TR loaded, LoadKey(esys, key));
   Transient key_flush(esys, loaded);
   return ActivateLoaded(esys, loaded, cred.first, cred.second);
 }
@@ -701,11 +700,8 @@ Result<EcPrivateKey> LoadTpmKey(const TpmKeyFile& key, std::string_view tcti) {
   {
     std::lock_guard lock(tpm->mu);
     ESYS_CONTEXT* esys = tpm->impl->esys;
-    // The key stays loaded for the EC_KEY's life; its parent does not need to.
-    SEALDROP_ASSIGN(ESYS_TR parent, CreatePrimary(esys, ESYS_TR_RH_OWNER, StorageParentTemplate(), nullptr,
-                                                  "cannot make the TPM's storage parent"));
-    Transient parent_flush(esys, parent);
-    SEALDROP_ASSIGN(loaded->handle, LoadKey(esys, parent, key));
+    // The key stays loaded for the EC_KEY's life.
+    SEALDROP_ASSIGN(loaded->handle, LoadKey(esys, key));
   }
   UniquePtr<EVP_PKEY> pkey;
   {
