@@ -1,5 +1,6 @@
 // A software TPM (swtpm) for tests: its own state directory, started on a
 // free loopback port, stopped (and its state removed) by the destructor.
+// Driven through scripts/swtpm, which the demo and the shell tests use.
 //
 // With an EK maker, the state is first made by swtpm_setup with an RSA 2048
 // EK and an EK certificate signed by that maker's local CA (swtpm-localca,
@@ -9,8 +10,6 @@
 // Thread safety: none. Needs swtpm, swtpm_setup and swtpm-localca
 // (Debian swtpm, swtpm-tools).
 #pragma once
-
-#include <sys/types.h>
 
 #include <filesystem>
 #include <memory>
@@ -46,11 +45,9 @@ class Swtpm {
 
  private:
   Swtpm() = default;
-  Status Launch();
 
   std::filesystem::path dir_, maker_dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  bool running_ = false;
   std::string tcti_;
 };
 
