@@ -3,9 +3,28 @@
 #include <sqlite3.h>
 
 #include <climits>
+#include <unordered_map>
 #include <utility>
 
 namespace sealdrop::sqlite {
+
+struct Db::Cache {
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  // Node-based: an entry's address (its in_use flag) is stable while
+  // Statements point at it.
+  std::unordered_map<std::string, Entry> entries;
+
+  ~Cache() {
+    for (auto& [sql, e] : entries) sqlite3_finalize(e.stmt);
+  }
+};
+
+Db::Db(sqlite3* db) : db_(db), cache_(std::make_unique<Cache>()) {}
+
+size_t Db::cached_statements() const { return cache_ ? cache_->entries.size() : 0; }
 
 Result<Db> Db::Open(const std::filesystem::path& path, int flags) {
   sqlite3* raw = nullptr;
@@ -21,17 +40,21 @@ Result<Db> Db::Open(const std::filesystem::path& path, int flags) {
   return Db(raw);
 }
 
-Db::Db(Db&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+Db::Db(Db&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), cache_(std::move(other.cache_)) {}
 
 Db& Db::operator=(Db&& other) noexcept {
   if (this != &other) {
+    cache_.reset();  // finalizes this connection's statements before it closes
     if (db_ != nullptr) sqlite3_close_v2(db_);
     db_ = std::exchange(other.db_, nullptr);
+    cache_ = std::move(other.cache_);
   }
   return *this;
 }
 
 Db::~Db() {
+  cache_.reset();
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
@@ -55,14 +78,29 @@ Status Db::Exec(std::string_view sql) {
 
 Result<Statement> Db::Prepare(std::string_view sql) {
   if (sql.size() > INT_MAX) return Fail(ErrorCode::kInternal, "SQL text too long");
-  sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) {
-    sqlite3_finalize(stmt);
-    return std::unexpected(ErrorFor(rc, "preparing a statement"));
+  Cache::Entry* entry = nullptr;
+  if (cache_) {
+    auto it = cache_->entries.find(std::string(sql));
+    if (it != cache_->entries.end() && !it->second.in_use) {
+      it->second.in_use = true;
+      return Statement(this, it->second.stmt, &it->second.in_use);
+    }
+    if (it == cache_->entries.end() && cache_->entries.size() < kMaxCachedStatements)
+      entry = &cache_->entries[std::string(sql)];
   }
-  if (stmt == nullptr) return Fail(ErrorCode::kInternal, "empty SQL statement");
-  return Statement(this, stmt);
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              entry != nullptr ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, nullptr);
+  if (rc != SQLITE_OK || stmt == nullptr) {
+    sqlite3_finalize(stmt);
+    if (entry != nullptr) cache_->entries.erase(std::string(sql));
+    if (rc != SQLITE_OK) return std::unexpected(ErrorFor(rc, "preparing a statement"));
+    return Fail(ErrorCode::kInternal, "empty SQL statement");
+  }
+  if (entry == nullptr) return Statement(this, stmt, nullptr);
+  entry->stmt = stmt;
+  entry->in_use = true;
+  return Statement(this, stmt, &entry->in_use);
 }
 
 Result<int64_t> Db::QueryInt(std::string_view sql) {
@@ -73,20 +111,38 @@ Result<int64_t> Db::QueryInt(std::string_view sql) {
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      in_use_(std::exchange(other.in_use_, nullptr)),
+      bind_rc_(other.bind_rc_) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+    Release();
     db_ = other.db_;
     stmt_ = std::exchange(other.stmt_, nullptr);
+    in_use_ = std::exchange(other.in_use_, nullptr);
     bind_rc_ = other.bind_rc_;
   }
   return *this;
 }
 
-Statement::~Statement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+Statement::~Statement() { Release(); }
+
+// A cached statement goes back reset (ending any read it held open) and
+// unbound (so no value from this use can leak into the next); any other is
+// finalized.
+void Statement::Release() {
+  if (stmt_ == nullptr) return;
+  if (in_use_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+  stmt_ = nullptr;
+  in_use_ = nullptr;
 }
 
 Statement& Statement::Bind(int index, int64_t value) {
