@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup bench-tpm bench-ledger fuzz fuzz-smoke clean
+.PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup bench-tpm bench-ledger bench-tls fuzz fuzz-smoke clean
 
 all: build
 
@@ -43,7 +43,7 @@ demo: build
 
 bench: build
 	@bash bench/run $(BUILD) && bash bench/startup $(BUILD) && $(BUILD)/bench/tpm/tpm_ops_bench \
-	  && $(BUILD)/bench/ledger/ledger_ops_bench
+	  && $(BUILD)/bench/ledger/ledger_ops_bench && $(BUILD)/bench/tls/inner_tls_bench
 
 # The TPM backend's cost per operation (signature, key unwrap, key load)
 # next to the soft backend's, on swtpm.
@@ -53,6 +53,10 @@ bench-tpm: build
 # One SQLite ledger call: token check, balance, lookups, a charge, an open.
 bench-ledger: build
 	@$(BUILD)/bench/ledger/ledger_ops_bench
+
+# The second path's TLS handshake in CPU, both ends in one thread.
+bench-tls: build
+	@$(BUILD)/bench/tls/inner_tls_bench
 
 bench-startup: build
 	@bash bench/startup $(BUILD)

@@ -1,6 +1,7 @@
 #include "protocol/tls_channel.h"
 
 #include <cstring>
+#include <mutex>
 
 #include "crypto/ossl_internal.h"
 #include "protocol/channel_bio.h"
@@ -31,8 +32,14 @@ Result<UniquePtr<X509>> ToX509(const Certificate& cert) {
 }
 
 // Runs inside the handshake when the peer's Certificate message arrives.
-int VerifyPeerCallback(X509_STORE_CTX* store_ctx, void* arg) {
-  auto* impl = static_cast<TlsChannel::Impl*>(arg);
+// The context is shared, so the channel is found through the connection.
+int VerifyPeerCallback(X509_STORE_CTX* store_ctx, void*) {
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store_ctx, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* impl = ssl != nullptr ? static_cast<TlsChannel::Impl*>(SSL_get_app_data(ssl)) : nullptr;
+  if (impl == nullptr) {
+    X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+  }
   STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(store_ctx);
   X509* leaf = X509_STORE_CTX_get0_cert(store_ctx);
   std::vector<Certificate> chain;
@@ -105,7 +112,58 @@ Status ConfigureContext(SSL_CTX* ctx, const TlsIdentity& identity) {
   return Ok();
 }
 
+Result<UniquePtr<SSL_CTX>> MakeContext(const TlsIdentity& identity, bool server) {
+  UniquePtr<SSL_CTX> ctx(SSL_CTX_new_ex(nullptr, nullptr, TLS_method()));
+  if (!ctx) return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_CTX_new failed"));
+  SEALDROP_TRY(ConfigureContext(ctx.get(), identity));
+  int mode = SSL_VERIFY_PEER;
+  if (server) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(ctx.get(), mode, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx.get(), VerifyPeerCallback, nullptr);
+  return ctx;
+}
+
 }  // namespace
+
+class TlsContextCache {
+ public:
+  // A reference to the context of this identity and role, made if there is
+  // none yet or the identity's chain or key changed since.
+  Result<UniquePtr<SSL_CTX>> Get(const TlsIdentity& identity, bool server) {
+    std::lock_guard lock(mu_);
+    Entry& e = entries_[server ? 1 : 0];
+    if (!e.ctx || !e.MadeFrom(identity)) {
+      SEALDROP_ASSIGN(UniquePtr<SSL_CTX> made, MakeContext(identity, server));
+      e.ctx = std::move(made);
+      e.chain = identity.chain;
+      e.key = identity.key;
+    }
+    if (SSL_CTX_up_ref(e.ctx.get()) != 1)
+      return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_CTX_up_ref failed"));
+    return UniquePtr<SSL_CTX>(e.ctx.get());
+  }
+
+ private:
+  // A context and copies of the certificate and key objects it was made
+  // from. The copies share those objects' state, so holding them keeps their
+  // addresses from being reused: the same addresses mean the same objects.
+  struct Entry {
+    UniquePtr<SSL_CTX> ctx;
+    std::vector<Certificate> chain;
+    std::optional<EcPrivateKey> key;
+
+    bool MadeFrom(const TlsIdentity& identity) const {
+      if (chain.size() != identity.chain.size() || key.has_value() != identity.key.has_value()) return false;
+      for (size_t i = 0; i < chain.size(); ++i)
+        if (&chain[i].impl() != &identity.chain[i].impl()) return false;
+      return !key || RawPkey(*key) == RawPkey(*identity.key);
+    }
+  };
+  std::mutex mu_;
+  Entry entries_[2];  // client, server
+};
+
+std::shared_ptr<TlsContextCache> NewTlsContextCache() { return std::make_shared<TlsContextCache>(); }
 
 TlsChannel::TlsChannel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsChannel::TlsChannel(TlsChannel&&) noexcept = default;
@@ -119,15 +177,14 @@ static Result<std::unique_ptr<TlsChannel::Impl>> MakeImpl(const TlsIdentity& ide
   auto impl = std::make_unique<TlsChannel::Impl>();
   impl->policy = std::move(policy);
   impl->is_server = server;
-  impl->ctx.reset(SSL_CTX_new_ex(nullptr, nullptr, TLS_method()));
-  if (!impl->ctx) return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_CTX_new failed"));
-  SEALDROP_TRY(ConfigureContext(impl->ctx.get(), identity));
-  int mode = SSL_VERIFY_PEER;
-  if (server) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-  SSL_CTX_set_verify(impl->ctx.get(), mode, nullptr);
-  SSL_CTX_set_cert_verify_callback(impl->ctx.get(), VerifyPeerCallback, impl.get());
+  if (identity.contexts) {
+    SEALDROP_ASSIGN(impl->ctx, identity.contexts->Get(identity, server));
+  } else {
+    SEALDROP_ASSIGN(impl->ctx, MakeContext(identity, server));
+  }
   impl->ssl.reset(SSL_new(impl->ctx.get()));
   if (!impl->ssl) return std::unexpected(OsslError(ErrorCode::kInternal, "SSL_new failed"));
+  SSL_set_app_data(impl->ssl.get(), impl.get());
   BIO* bio = NewChannelBio(impl->buffers.get());
   if (bio == nullptr) return std::unexpected(OsslError(ErrorCode::kInternal, "BIO_new failed"));
   SSL_set_bio(impl->ssl.get(), bio, bio);  // one reference, used both ways

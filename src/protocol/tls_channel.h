@@ -39,9 +39,21 @@ namespace sealdrop {
 // Largest plaintext one Write() accepts; callers split bigger messages.
 inline constexpr size_t kTlsMaxWrite = 1 << 20;
 
+// The OpenSSL contexts of one identity (tls_channel.cc).
+class TlsContextCache;
+std::shared_ptr<TlsContextCache> NewTlsContextCache();
+
 struct TlsIdentity {
   std::vector<Certificate> chain;   // leaf first
   std::optional<EcPrivateKey> key;  // required; optional only so holders can be default-constructed
+  // The configured SSL_CTX of each role, made by the first channel of that
+  // role and shared by later channels and by every copy of this identity,
+  // from any thread: making one (loading the chain and the key, checking
+  // that they match) was a fifth of a handshake's CPU (make bench-tls). A
+  // cached context is used only while `chain` and `key` still hold the
+  // objects it was made from; after either is replaced the next channel
+  // makes a new one.
+  std::shared_ptr<TlsContextCache> contexts = NewTlsContextCache();
 };
 
 struct TlsPeerPolicy {
