@@ -20,20 +20,6 @@ namespace {
 struct Setup {
   std::unique_ptr<testing::World> world = testing::World::Create(1000);
   testing::Device device = world->MakeDevice({"bench-device"});
-
-  TlsPeerPolicy ClientPolicy() const {
-    TlsPeerPolicy p;
-    p.trust = &world->vendors;
-    p.profile = CertProfile::kServer;
-    return p;
-  }
-  TlsPeerPolicy ServerPolicy() const {
-    TlsPeerPolicy p;
-    p.trust = &world->manufacturers;
-    p.profile = CertProfile::kDevice;
-    p.role = DeviceKeyRole::kIdentity;
-    return p;
-  }
 };
 
 Setup& S() {
@@ -50,7 +36,7 @@ void Require(bool ok, const char* what) {
 
 void BM_MakeClientChannel(benchmark::State& state) {
   for (auto _ : state) {
-    auto c = MakeTlsChannel(S().device.identity.tls, S().ClientPolicy(), false);
+    auto c = MakeTlsChannel(S().device.identity.tls, S().world->ProcessorPolicy(), false);
     Require(c.has_value(), "client channel");
     benchmark::DoNotOptimize(c);
   }
@@ -59,7 +45,7 @@ BENCHMARK(BM_MakeClientChannel)->Unit(benchmark::kMicrosecond);
 
 void BM_MakeServerChannel(benchmark::State& state) {
   for (auto _ : state) {
-    auto c = MakeTlsChannel(S().world->server.identity, S().ServerPolicy(), true);
+    auto c = MakeTlsChannel(S().world->server.identity, S().world->ServerPolicy(), true);
     Require(c.has_value(), "server channel");
     benchmark::DoNotOptimize(c);
   }
@@ -69,8 +55,8 @@ BENCHMARK(BM_MakeServerChannel)->Unit(benchmark::kMicrosecond);
 // Both ends, from making the channels to both handshakes done.
 void BM_Handshake(benchmark::State& state) {
   for (auto _ : state) {
-    auto client = MakeTlsChannel(S().device.identity.tls, S().ClientPolicy(), false);
-    auto server = MakeTlsChannel(S().world->server.identity, S().ServerPolicy(), true);
+    auto client = MakeTlsChannel(S().device.identity.tls, S().world->ProcessorPolicy(), false);
+    auto server = MakeTlsChannel(S().world->server.identity, S().world->ServerPolicy(), true);
     Require(client && server, "channels");
     Require((*client)->Start().has_value(), "client start");
     for (int round = 0; round < 10 && !((*client)->handshake_done() && (*server)->handshake_done()); ++round) {

@@ -326,13 +326,8 @@ TEST_F(SessionTest, ReceiptsSurviveARenewalOfTheServerKey) {
   ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
   std::string receipt = first.host.charged().receipt;
   // The vendor renews the server's key and certificate.
-  auto key = *EcPrivateKey::Generate();
-  CsrRequest req;
-  req.common_name = "sealdropd test";
-  req.hosts = {"localhost"};
-  auto pem = CaIssue(world_->dir / "vendor", *MakeCsrPem(key, req), {CertProfile::kServer, 30});
-  ASSERT_TRUE(pem.has_value());
-  world_->server.identity = TlsIdentity{{*Certificate::FromPem(*pem)}, key};
+  auto [key, cert] = world_->NewServerKey("sealdropd test");
+  world_->server.identity = TlsIdentity{{cert}, key};
   Loop second(*world_, device_);
   second.Login("alice", "correct horse");
   auto st = second.Redownload(receipt);

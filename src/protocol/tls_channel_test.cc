@@ -10,8 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "pki/ca.h"
-#include "pki/cert.h"
 #include "protocol/testing/world.h"
 
 namespace sealdrop {
@@ -22,20 +20,6 @@ class TlsChannelTest : public ::testing::Test {
   void SetUp() override {
     world_ = testing::World::Create(1000);
     device_ = world_->MakeDevice({"tls-device"});
-  }
-
-  TlsPeerPolicy ClientPolicy() const {
-    TlsPeerPolicy p;
-    p.trust = &world_->vendors;
-    p.profile = CertProfile::kServer;
-    return p;
-  }
-  TlsPeerPolicy ServerPolicy() const {
-    TlsPeerPolicy p;
-    p.trust = &world_->manufacturers;
-    p.profile = CertProfile::kDevice;
-    p.role = DeviceKeyRole::kIdentity;
-    return p;
   }
 
   // A whole handshake between a processor and a server channel; returns the
@@ -61,18 +45,7 @@ class TlsChannelTest : public ::testing::Test {
   }
 
   Result<std::string> Handshake() {
-    return Handshake(device_.identity.tls, ClientPolicy(), world_->server.identity, ServerPolicy());
-  }
-
-  // A new server key and certificate from the vendor CA.
-  std::pair<EcPrivateKey, Certificate> RenewedServer() {
-    auto key = *EcPrivateKey::Generate();
-    CsrRequest req;
-    req.common_name = "sealdropd renewed";
-    req.hosts = {"localhost"};
-    auto pem = CaIssue(world_->dir / "vendor", *MakeCsrPem(key, req), {CertProfile::kServer, 30});
-    EXPECT_TRUE(pem.has_value());
-    return {key, *Certificate::FromPem(*pem)};
+    return Handshake(device_.identity.tls, world_->ProcessorPolicy(), world_->server.identity, world_->ServerPolicy());
   }
 
   std::unique_ptr<testing::World> world_;
@@ -88,13 +61,13 @@ TEST_F(TlsChannelTest, ManyChannelsOfOneIdentityAndOfItsCopiesHandshake) {
   }
   TlsIdentity copy = world_->server.identity;
   EXPECT_EQ(copy.contexts, world_->server.identity.contexts);  // a copy shares the contexts
-  auto s = Handshake(device_.identity.tls, ClientPolicy(), copy, ServerPolicy());
+  auto s = Handshake(device_.identity.tls, world_->ProcessorPolicy(), copy, world_->ServerPolicy());
   ASSERT_TRUE(s.has_value()) << s.error().message;
 }
 
 TEST_F(TlsChannelTest, AReplacedKeyAndCertificateAreWhatTheNextChannelPresents) {
   ASSERT_TRUE(Handshake().has_value());  // the old context is cached now
-  auto [key, cert] = RenewedServer();
+  auto [key, cert] = world_->NewServerKey("sealdropd renewed");
   world_->server.identity.chain = {cert};
   world_->server.identity.key = key;
   auto s = Handshake();
@@ -103,10 +76,10 @@ TEST_F(TlsChannelTest, AReplacedKeyAndCertificateAreWhatTheNextChannelPresents) 
 }
 
 TEST_F(TlsChannelTest, AKeyThatDoesNotMatchTheCertificateIsRefusedAndNotCached) {
-  auto [key, cert] = RenewedServer();
+  auto [key, cert] = world_->NewServerKey("sealdropd renewed");
   const EcPrivateKey old_key = *world_->server.identity.key;
   world_->server.identity.key = key;  // the old certificate with the new key
-  auto bad = MakeTlsChannel(world_->server.identity, ServerPolicy(), true);
+  auto bad = MakeTlsChannel(world_->server.identity, world_->ServerPolicy(), true);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
   world_->server.identity.key = old_key;
@@ -117,7 +90,7 @@ TEST_F(TlsChannelTest, AKeyThatDoesNotMatchTheCertificateIsRefusedAndNotCached) 
 TEST_F(TlsChannelTest, AnIdentityWithoutACacheStillWorks) {
   TlsIdentity uncached = world_->server.identity;
   uncached.contexts.reset();
-  auto s = Handshake(device_.identity.tls, ClientPolicy(), uncached, ServerPolicy());
+  auto s = Handshake(device_.identity.tls, world_->ProcessorPolicy(), uncached, world_->ServerPolicy());
   ASSERT_TRUE(s.has_value()) << s.error().message;
 }
 
@@ -125,7 +98,7 @@ TEST_F(TlsChannelTest, ARefusedPeerIsStillRefusedWithASharedContext) {
   // The verify callback finds its channel through the connection: a refusal
   // reaches the channel that made it, and a good handshake after it passes.
   testing::Device stranger = world_->MakeDevice({"tls-stranger", 365, 0, "mfr2"});
-  auto refused = Handshake(stranger.identity.tls, ClientPolicy(), world_->server.identity, ServerPolicy());
+  auto refused = Handshake(stranger.identity.tls, world_->ProcessorPolicy(), world_->server.identity, world_->ServerPolicy());
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, ErrorCode::kUntrustedPeer);
   ASSERT_TRUE(Handshake().has_value());

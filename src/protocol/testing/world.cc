@@ -46,16 +46,8 @@ std::unique_ptr<World> World::Create(size_t program_size) {
   WORLD_CHECK(w->manufacturers.AddRootsPem(*ReadTextFile(w->dir / "mfr" / "ca.pem", 1 << 20)));
   WORLD_CHECK(w->vendors.AddRootsPem(*ReadTextFile(w->dir / "vendor" / "ca.pem", 1 << 20)));
 
-  auto server_key = EcPrivateKey::Generate();
-  WORLD_CHECK(server_key);
-  CsrRequest req;
-  req.common_name = "sealdropd test";
-  req.hosts = {"localhost", "127.0.0.1"};
-  auto csr = MakeCsrPem(*server_key, req);
-  WORLD_CHECK(csr);
-  auto cert_pem = CaIssue(w->dir / "vendor", *csr, {CertProfile::kServer, 30});
-  WORLD_CHECK(cert_pem);
-  w->server.identity = TlsIdentity{{*Certificate::FromPem(*cert_pem)}, *server_key};
+  auto [server_key, server_cert] = w->NewServerKey("sealdropd test");
+  w->server.identity = TlsIdentity{{server_cert}, server_key};
   w->server.manufacturers = &w->manufacturers;
   w->server.server_name = "test-vendor";
 
@@ -89,6 +81,34 @@ World::~World() {
 }
 
 Bytes World::ProgramBytes() const { return *ReadFile(program_path, 1 << 30); }
+
+TlsPeerPolicy World::ProcessorPolicy() const {
+  TlsPeerPolicy p;
+  p.trust = &vendors;
+  p.profile = CertProfile::kServer;
+  return p;
+}
+
+TlsPeerPolicy World::ServerPolicy() const {
+  TlsPeerPolicy p;
+  p.trust = &manufacturers;
+  p.profile = CertProfile::kDevice;
+  p.role = DeviceKeyRole::kIdentity;
+  return p;
+}
+
+std::pair<EcPrivateKey, Certificate> World::NewServerKey(const std::string& common_name) {
+  auto key = EcPrivateKey::Generate();
+  WORLD_CHECK(key);
+  CsrRequest req;
+  req.common_name = common_name;
+  req.hosts = {"localhost", "127.0.0.1"};
+  auto csr = MakeCsrPem(*key, req);
+  WORLD_CHECK(csr);
+  auto pem = CaIssue(dir / "vendor", *csr, {CertProfile::kServer, 30});
+  WORLD_CHECK(pem);
+  return {*key, *Certificate::FromPem(*pem)};
+}
 
 Device World::MakeDevice(const DeviceOptions& o) {
   Device d;

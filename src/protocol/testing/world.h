@@ -52,6 +52,13 @@ class World {
   Device MakeDevice(const DeviceOptions& options);
   // The program's plaintext.
   Bytes ProgramBytes() const;
+  // What the second path's two ends check of each other, as TrpSession and
+  // ServerSession set it up (without the server's revocation check).
+  TlsPeerPolicy ProcessorPolicy() const;  // the processor's view of the server
+  TlsPeerPolicy ServerPolicy() const;     // the server's view of a processor
+  // A fresh server key and a certificate for it from the vendor CA, as a
+  // renewal would make them; `server.identity` is left as it is.
+  std::pair<EcPrivateKey, Certificate> NewServerKey(const std::string& common_name);
 
   std::filesystem::path dir;
   std::unique_ptr<Ledger> ledger;
