@@ -30,7 +30,8 @@
 //    wrote and the server signed is accepted only if its claims name this
 //    package, device, order and session (the channel's exporter); a raw
 //    release never is.
-// The clock is fixed; the server's and device's keys are made once.
+// The clock is fixed; the server's and device's keys are made once, and so
+// are the genuine releases.
 #include <cstdint>
 
 #include "base/encoding.h"
@@ -55,7 +56,15 @@ struct Package {
   Manifest manifest;
   std::string jws;
   Bytes digest;
+  // The genuine release of this package to the fixture's device in the
+  // session whose exporter is kSecret's, signed once: signing it per
+  // kReleaseValid step was a quarter of this target's time.
+  sealdrop::ReleaseClaims release_claims;
+  std::string release_jws;
 };
+
+// The channel's secret (PlainChannel), hence its exporter.
+constexpr std::string_view kSecret = "session";
 
 struct Fixture {
   std::unique_ptr<testing::World> world;
@@ -112,6 +121,15 @@ const Fixture& Fix() {
     const std::filesystem::path elf = std::string(SEALDROP_FUZZ_DIR) + "/data/tiny.elf";
     if (std::filesystem::exists(elf)) f->packages.push_back(Seal(*f, elf, "elf"));
     const EcPrivateKey& key = *f->world->server.identity.key;
+    const std::string exporter =
+        Base64UrlEncode(testing::PlainExporter(AsBytes(kSecret), kReleaseExporterLabel, 32));
+    for (Package& p : f->packages) {
+      p.release_claims = {p.manifest.package_id, HexEncode(p.digest), f->device.identity.device_serial,
+                          p.manifest.order_id,   f->receipt_id,       exporter};
+      auto jws = JwsSign(key, key.PublicKey().KeyId(), kReleaseJwsType, AsBytes(EncodeReleaseClaims(p.release_claims)));
+      FUZZ_CHECK(jws.has_value(), "signing a fixture release");
+      p.release_jws = *jws;
+    }
     ReceiptClaims rc{f->receipt_id, "alice", 1, "hello", "1.0", 100, f->device.identity.device_serial, 1700000000,
                      "test-vendor"};
     f->receipt_jws = *JwsSign(key, key.PublicKey().KeyId(), kReceiptJwsType, AsBytes(EncodeReceiptClaims(rc)));
@@ -130,7 +148,7 @@ class Deep {
         trp_(f_.device.identity, f_.world->vendors, fuzz::FixedNow, staging_,
              testing::PlainChannelFactory(
                  genuine_peer ? f_.world->server.identity.chain : f_.device.identity.tls.chain,
-                 Bytes{'s', 'e', 's', 's', 'i', 'o', 'n'}, &channel_)),
+                 Bytes(kSecret.begin(), kSecret.end()), &channel_)),
         decoder_(InnerMaxBody) {}
 
   // The (plain) handshake and the processor's Capabilities.
@@ -305,13 +323,14 @@ class Deep {
 
   void ReleaseValid() {
     const Package& pkg = f_.packages[selected_];
-    sealdrop::ReleaseClaims c{pkg.manifest.package_id, HexEncode(pkg.digest), f_.device.identity.device_serial,
-                              pkg.manifest.order_id, f_.receipt_id, Base64UrlEncode(Exporter())};
-    auto jws = SignRelease(AsBytes(EncodeReleaseClaims(c)));
-    FUZZ_CHECK(jws.has_value(), "signing a release");
+    const sealdrop::ReleaseClaims& c = pkg.release_claims;
+    // (A killed channel exports nothing; the session has failed then.)
+    auto exporter = channel_->ExportKeyingMaterial(kReleaseExporterLabel, 32);
+    FUZZ_CHECK(!exporter || Base64UrlEncode(*exporter) == c.session, "the channel's exporter is not the fixture's");
+    const std::string& jws = pkg.release_jws;
     const bool genuine = trp_.state() == TrpSession::State::kHeld && trp_.held()->digest_hex == c.package_digest &&
                          trp_.held()->manifest.package_id == c.package_id;
-    auto licence = trp_.Release(*jws, f_.receipt_jws);
+    auto licence = trp_.Release(jws, f_.receipt_jws);
     if (genuine) FUZZ_CHECK(licence.has_value(), "a genuine release was refused: " + licence.error().message);
     if (licence) CheckLicence(*licence, c);
   }
