@@ -51,6 +51,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "base/encoding.h"
 #include "base/files.h"
@@ -84,9 +87,10 @@ struct Fixture {
   fs::path template_db, work_db;
   std::unique_ptr<Ledger> ledger;  // on work_db, open for the whole run
   sqlite3* reset_conn = nullptr;  // a second connection to work_db, the template attached as "tpl"
+  sqlite3_stmt* data_version = nullptr;  // on reset_conn
   std::vector<std::string> tables;
-  std::string reset_sql;         // made on the first reset
-  int64_t clean_version = -1;    // reset_conn's data_version when the rows were last the template's
+  std::vector<sqlite3_stmt*> reset;     // BEGIN, per table DELETE and INSERT, COMMIT
+  int64_t clean_version = -1;           // reset_conn's data_version when the rows were last the template's
 };
 
 Fixture* fixture = nullptr;
@@ -94,6 +98,8 @@ Fixture* fixture = nullptr;
 void CleanUp() {
   if (fixture == nullptr) return;
   fixture->ledger.reset();
+  for (sqlite3_stmt* st : fixture->reset) sqlite3_finalize(st);
+  sqlite3_finalize(fixture->data_version);
   sqlite3_close_v2(fixture->reset_conn);
   std::error_code ec;
   fs::remove_all(fixture->dir, ec);
@@ -108,14 +114,28 @@ sqlite3* OpenRaw(const fs::path& db, int flags) {
   return conn;
 }
 
-int64_t DataVersion(sqlite3* conn) {
+sqlite3_stmt* Prepare(sqlite3* conn, const std::string& sql) {
   sqlite3_stmt* st = nullptr;
-  FUZZ_CHECK(sqlite3_prepare_v2(conn, "PRAGMA data_version", -1, &st, nullptr) == SQLITE_OK &&
-                 sqlite3_step(st) == SQLITE_ROW,
-             "PRAGMA data_version");
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
+  FUZZ_CHECK(sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr) == SQLITE_OK, sql + ": " + sqlite3_errmsg(conn));
+  return st;
+}
+
+// Runs a statement prepared once, to the end, and resets it; returns the
+// first column of its first row, if it has one.
+std::optional<int64_t> Run(sqlite3_stmt* st) {
+  std::optional<int64_t> first;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    if (!first) first = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  FUZZ_CHECK(rc == SQLITE_DONE, std::string(sqlite3_sql(st)) + ": " + sqlite3_errstr(rc));
+  return first;
+}
+
+int64_t DataVersion(const Fixture& f) {
+  auto v = Run(f.data_version);
+  FUZZ_CHECK(v.has_value(), "PRAGMA data_version returned nothing");
+  return *v;
 }
 
 void Exec(sqlite3* conn, const std::string& sql) {
@@ -128,9 +148,7 @@ void Exec(sqlite3* conn, const std::string& sql) {
 
 // How many rows a query returns.
 size_t CountRows(sqlite3* conn, const std::string& sql) {
-  sqlite3_stmt* st = nullptr;
-  FUZZ_CHECK(sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr) == SQLITE_OK,
-             sql + ": " + sqlite3_errmsg(conn));
+  sqlite3_stmt* st = Prepare(conn, sql);
   size_t n = 0;
   while (sqlite3_step(st) == SQLITE_ROW) ++n;
   sqlite3_finalize(st);
@@ -147,32 +165,15 @@ size_t CountRows(sqlite3* conn, const std::string& sql) {
 // "ORDER BY rowid" reads as before. Nothing is done when the last input
 // wrote nothing (data_version unchanged). The first copy and every 1000th
 // after it are compared with the template, table by table, row by row.
+// The statements are prepared once, in Fix().
 //
 // Returns the work ledger's data_version as the reset connection sees it
 // afterwards (it changes only when another connection, the ledger's,
 // commits).
 int64_t ResetLedger(Fixture& f) {
-  const int64_t now = DataVersion(f.reset_conn);
+  const int64_t now = DataVersion(f);
   if (now == f.clean_version) return now;
-  if (f.reset_sql.empty()) {
-    // The tables, from the template's own schema, so new ones are covered.
-    sqlite3_stmt* st = nullptr;
-    FUZZ_CHECK(sqlite3_prepare_v2(f.reset_conn,
-                                  "SELECT name FROM tpl.sqlite_schema WHERE type = 'table' AND name != 'sqlite_stat1'",
-                                  -1, &st, nullptr) == SQLITE_OK,
-               "listing the template's tables");
-    std::string sql = "BEGIN IMMEDIATE;";
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const std::string t = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-      f.tables.push_back(t);
-      sql += "DELETE FROM main.\"" + t + "\";INSERT INTO main.\"" + t + "\" SELECT * FROM tpl.\"" + t +
-             "\" ORDER BY rowid;";
-    }
-    sqlite3_finalize(st);
-    FUZZ_CHECK(f.tables.size() >= 5, "the template ledger has too few tables");
-    f.reset_sql = sql + "COMMIT;";
-  }
-  Exec(f.reset_conn, f.reset_sql);
+  for (sqlite3_stmt* st : f.reset) Run(st);
   static unsigned resets = 0;
   if (++resets % 1000 == 1) {
     for (const std::string& t : f.tables) {
@@ -184,7 +185,7 @@ int64_t ResetLedger(Fixture& f) {
     // Every copy lands in the WAL; empty it now and then so it stays small.
     sqlite3_wal_checkpoint_v2(f.reset_conn, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   }
-  f.clean_version = DataVersion(f.reset_conn);
+  f.clean_version = DataVersion(f);
   return f.clean_version;
 }
 
@@ -245,6 +246,20 @@ const Fixture& Fix() {
   sqlite3_db_config(f->reset_conn, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers);
   FUZZ_CHECK(triggers == 0, "cannot turn triggers off on the reset connection");
   Exec(f->reset_conn, "ATTACH 'file:" + f->template_db.string() + "?mode=ro' AS tpl");
+  f->data_version = Prepare(f->reset_conn, "PRAGMA data_version");
+  // The tables, from the template's own schema, so new ones are covered.
+  sqlite3_stmt* st =
+      Prepare(f->reset_conn, "SELECT name FROM tpl.sqlite_schema WHERE type = 'table' AND name != 'sqlite_stat1'");
+  while (sqlite3_step(st) == SQLITE_ROW) f->tables.push_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  sqlite3_finalize(st);
+  FUZZ_CHECK(f->tables.size() >= 5, "the template ledger has too few tables");
+  f->reset.push_back(Prepare(f->reset_conn, "BEGIN IMMEDIATE"));
+  for (const std::string& t : f->tables) {
+    f->reset.push_back(Prepare(f->reset_conn, "DELETE FROM main.\"" + t + "\""));
+    f->reset.push_back(
+        Prepare(f->reset_conn, "INSERT INTO main.\"" + t + "\" SELECT * FROM tpl.\"" + t + "\" ORDER BY rowid"));
+  }
+  f->reset.push_back(Prepare(f->reset_conn, "COMMIT"));
   fixture = f;
   std::atexit(CleanUp);
   return *f;
@@ -265,7 +280,7 @@ class Harness {
 
   ~Harness() {
     server_.reset();
-    if (DataVersion(f_.reset_conn) == version_) return;  // the ledger did not change
+    if (DataVersion(f_) == version_) return;  // the ledger did not change
     auto audit = ledger_->VerifyAudit();
     FUZZ_CHECK(audit.has_value(), "the audit chain does not verify: " + (audit ? "" : audit.error().message));
     for (const auto& [user, expected] : balance_)
