@@ -237,8 +237,12 @@ class Deep {
       ToProcessor(TakePending(), closing);
     }
     // trp/server.cc, the session's only caller, reports a failed session
-    // to the host with ErrorJson(error).
-    if (trp_.error()) (void)ErrorJson(*trp_.error());
+    // to the host with ErrorJson(error). The session keeps its first error,
+    // so once is enough.
+    if (trp_.error() && !error_reported_) {
+      (void)ErrorJson(*trp_.error());
+      error_reported_ = true;
+    }
     FUZZ_TRACE("trp_session: op %u -> state %d%s\n", code, static_cast<int>(trp_.state()),
                trp_.error() ? (" (" + trp_.error()->message + ")").c_str() : "");
     Check();
@@ -399,7 +403,7 @@ class Deep {
   size_t selected_ = 0;
   uint64_t cursor_ = 0;
   std::vector<std::pair<uint8_t, Bytes>> written_;  // every frame the server wrote
-  bool capabilities_ = false, received_ = false;
+  bool capabilities_ = false, received_ = false, error_reported_ = false;
   TrpSession::State failed_from_ = TrpSession::State::kIdle;
 };
 
