@@ -62,6 +62,7 @@
 #include "crypto/sha256.h"
 #include "fuzz_util.h"
 #include "session_ops.h"
+#include "ledger/sqlite_db.h"
 #include "ledger/sqlite_ledger.h"
 #include "package/digest.h"
 #include "package/opener.h"
@@ -86,11 +87,10 @@ struct Fixture {
   fs::path dir;  // on /dev/shm
   fs::path template_db, work_db;
   std::unique_ptr<Ledger> ledger;  // on work_db, open for the whole run
-  sqlite3* reset_conn = nullptr;  // a second connection to work_db, the template attached as "tpl"
-  sqlite3_stmt* data_version = nullptr;  // on reset_conn
+  std::optional<sqlite::Db> reset_db;  // a second connection to work_db, the template attached as "tpl"
   std::vector<std::string> tables;
-  std::vector<sqlite3_stmt*> reset;     // BEGIN, per table DELETE and INSERT, COMMIT
-  int64_t clean_version = -1;           // reset_conn's data_version when the rows were last the template's
+  std::vector<std::string> copy_sql;  // per table: DELETE, then INSERT from tpl
+  int64_t clean_version = -1;         // reset_db's data_version when the rows were last the template's
 };
 
 Fixture* fixture = nullptr;
@@ -98,61 +98,35 @@ Fixture* fixture = nullptr;
 void CleanUp() {
   if (fixture == nullptr) return;
   fixture->ledger.reset();
-  for (sqlite3_stmt* st : fixture->reset) sqlite3_finalize(st);
-  sqlite3_finalize(fixture->data_version);
-  sqlite3_close_v2(fixture->reset_conn);
+  fixture->reset_db.reset();
   std::error_code ec;
   fs::remove_all(fixture->dir, ec);
   fixture->world.reset();
 }
 
-sqlite3* OpenRaw(const fs::path& db, int flags) {
-  sqlite3* conn = nullptr;
-  int rc = sqlite3_open_v2(db.c_str(), &conn, flags, nullptr);
-  FUZZ_CHECK(rc == SQLITE_OK, "opening " + db.string() + ": " + sqlite3_errstr(rc));
-  sqlite3_busy_timeout(conn, 5000);
-  return conn;
-}
-
-sqlite3_stmt* Prepare(sqlite3* conn, const std::string& sql) {
-  sqlite3_stmt* st = nullptr;
-  FUZZ_CHECK(sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr) == SQLITE_OK, sql + ": " + sqlite3_errmsg(conn));
-  return st;
-}
-
-// Runs a statement prepared once, to the end, and resets it; returns the
-// first column of its first row, if it has one.
-std::optional<int64_t> Run(sqlite3_stmt* st) {
-  std::optional<int64_t> first;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-    if (!first) first = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  FUZZ_CHECK(rc == SQLITE_DONE, std::string(sqlite3_sql(st)) + ": " + sqlite3_errstr(rc));
-  return first;
-}
-
-int64_t DataVersion(const Fixture& f) {
-  auto v = Run(f.data_version);
-  FUZZ_CHECK(v.has_value(), "PRAGMA data_version returned nothing");
+int64_t DataVersion(Fixture& f) {
+  auto v = f.reset_db->QueryInt("PRAGMA data_version");
+  FUZZ_CHECK(v.has_value(), "PRAGMA data_version: " + (v ? "" : v.error().message));
   return *v;
 }
 
-void Exec(sqlite3* conn, const std::string& sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(conn, sql.c_str(), nullptr, nullptr, &err);
-  std::string message = err != nullptr ? err : sqlite3_errstr(rc);
-  sqlite3_free(err);
-  FUZZ_CHECK(rc == SQLITE_OK, sql.substr(0, 80) + ": " + message);
+void Run(sqlite::Db& db, const std::string& sql) {
+  auto st = db.Prepare(sql);
+  auto done = st ? st->Run() : Status(std::unexpected(st.error()));
+  FUZZ_CHECK(done.has_value(), sql.substr(0, 80) + ": " + (done ? "" : done.error().message));
 }
 
 // How many rows a query returns.
-size_t CountRows(sqlite3* conn, const std::string& sql) {
-  sqlite3_stmt* st = Prepare(conn, sql);
+size_t CountRows(sqlite::Db& db, const std::string& sql) {
+  auto st = db.Prepare(sql);
+  FUZZ_CHECK(st.has_value(), sql + ": " + (st ? "" : st.error().message));
   size_t n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) ++n;
-  sqlite3_finalize(st);
-  return n;
+  for (;;) {
+    auto row = st->Step();
+    FUZZ_CHECK(row.has_value(), sql + ": " + (row ? "" : row.error().message));
+    if (!*row) return n;
+    ++n;
+  }
 }
 
 // Makes the work ledger's rows the template's again, through the reset
@@ -165,7 +139,7 @@ size_t CountRows(sqlite3* conn, const std::string& sql) {
 // "ORDER BY rowid" reads as before. Nothing is done when the last input
 // wrote nothing (data_version unchanged). The first copy and every 1000th
 // after it are compared with the template, table by table, row by row.
-// The statements are prepared once, in Fix().
+// The statements are compiled once (Db's statement cache).
 //
 // Returns the work ledger's data_version as the reset connection sees it
 // afterwards (it changes only when another connection, the ledger's,
@@ -173,17 +147,24 @@ size_t CountRows(sqlite3* conn, const std::string& sql) {
 int64_t ResetLedger(Fixture& f) {
   const int64_t now = DataVersion(f);
   if (now == f.clean_version) return now;
-  for (sqlite3_stmt* st : f.reset) Run(st);
+  sqlite::Db& db = *f.reset_db;
+  {
+    auto tx = sqlite::Transaction::Begin(db, sqlite::Transaction::Mode::kWrite);
+    FUZZ_CHECK(tx.has_value(), "resetting the ledger: " + (tx ? "" : tx.error().message));
+    for (const std::string& sql : f.copy_sql) Run(db, sql);
+    auto done = tx->Commit();
+    FUZZ_CHECK(done.has_value(), "resetting the ledger: " + (done ? "" : done.error().message));
+  }
   static unsigned resets = 0;
   if (++resets % 1000 == 1) {
     for (const std::string& t : f.tables) {
       const std::string a = "main.\"" + t + "\"", b = "tpl.\"" + t + "\"";
-      FUZZ_CHECK(CountRows(f.reset_conn, "SELECT rowid, * FROM " + a + " EXCEPT SELECT rowid, * FROM " + b) == 0 &&
-                     CountRows(f.reset_conn, "SELECT rowid, * FROM " + b + " EXCEPT SELECT rowid, * FROM " + a) == 0,
+      FUZZ_CHECK(CountRows(db, "SELECT rowid, * FROM " + a + " EXCEPT SELECT rowid, * FROM " + b) == 0 &&
+                     CountRows(db, "SELECT rowid, * FROM " + b + " EXCEPT SELECT rowid, * FROM " + a) == 0,
                  "resetting the ledger left table " + t + " unlike the template's");
     }
     // Every copy lands in the WAL; empty it now and then so it stays small.
-    sqlite3_wal_checkpoint_v2(f.reset_conn, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_wal_checkpoint_v2(db.raw(), "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   }
   f.clean_version = DataVersion(f);
   return f.clean_version;
@@ -241,25 +222,24 @@ const Fixture& Fix() {
   auto ledger = OpenSqliteLedger(f->work_db, false);
   FUZZ_CHECK(ledger.has_value(), "opening the work ledger: " + (ledger ? "" : ledger.error().message));
   f->ledger = std::move(*ledger);
-  f->reset_conn = OpenRaw(f->work_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI);
+  auto reset_db = sqlite::Db::Open(f->work_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI);
+  FUZZ_CHECK(reset_db.has_value(), "opening the reset connection: " + (reset_db ? "" : reset_db.error().message));
+  f->reset_db = std::move(*reset_db);
+  sqlite::Db& db = *f->reset_db;
+  sqlite3_busy_timeout(db.raw(), 5000);
   int triggers = -1;
-  sqlite3_db_config(f->reset_conn, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers);
+  sqlite3_db_config(db.raw(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers);
   FUZZ_CHECK(triggers == 0, "cannot turn triggers off on the reset connection");
-  Exec(f->reset_conn, "ATTACH 'file:" + f->template_db.string() + "?mode=ro' AS tpl");
-  f->data_version = Prepare(f->reset_conn, "PRAGMA data_version");
+  SETUP_CHECK(db.Exec("ATTACH 'file:" + f->template_db.string() + "?mode=ro' AS tpl"));
   // The tables, from the template's own schema, so new ones are covered.
-  sqlite3_stmt* st =
-      Prepare(f->reset_conn, "SELECT name FROM tpl.sqlite_schema WHERE type = 'table' AND name != 'sqlite_stat1'");
-  while (sqlite3_step(st) == SQLITE_ROW) f->tables.push_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
-  sqlite3_finalize(st);
+  auto list = db.Prepare("SELECT name FROM tpl.sqlite_schema WHERE type = 'table' AND name != 'sqlite_stat1'");
+  FUZZ_CHECK(list.has_value(), "listing the template's tables");
+  for (auto row = list->Step(); row && *row; row = list->Step()) f->tables.push_back(list->ColumnText(0));
   FUZZ_CHECK(f->tables.size() >= 5, "the template ledger has too few tables");
-  f->reset.push_back(Prepare(f->reset_conn, "BEGIN IMMEDIATE"));
   for (const std::string& t : f->tables) {
-    f->reset.push_back(Prepare(f->reset_conn, "DELETE FROM main.\"" + t + "\""));
-    f->reset.push_back(
-        Prepare(f->reset_conn, "INSERT INTO main.\"" + t + "\" SELECT * FROM tpl.\"" + t + "\" ORDER BY rowid"));
+    f->copy_sql.push_back("DELETE FROM main.\"" + t + "\"");
+    f->copy_sql.push_back("INSERT INTO main.\"" + t + "\" SELECT * FROM tpl.\"" + t + "\" ORDER BY rowid");
   }
-  f->reset.push_back(Prepare(f->reset_conn, "COMMIT"));
   fixture = f;
   std::atexit(CleanUp);
   return *f;
@@ -280,7 +260,7 @@ class Harness {
 
   ~Harness() {
     server_.reset();
-    if (DataVersion(f_) == version_) return;  // the ledger did not change
+    if (DataVersion(*fixture) == version_) return;  // the ledger did not change
     auto audit = ledger_->VerifyAudit();
     FUZZ_CHECK(audit.has_value(), "the audit chain does not verify: " + (audit ? "" : audit.error().message));
     for (const auto& [user, expected] : balance_)
