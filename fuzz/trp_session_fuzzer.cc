@@ -106,6 +106,13 @@ Package Seal(const Fixture& f, const std::filesystem::path& plaintext, const std
 
 Fixture* fixture = nullptr;
 
+// Signs `payload` with the vendor server's key, as the server signs
+// releases and receipts.
+Result<std::string> ServerSign(const testing::World& world, const char* type, ByteView payload) {
+  const EcPrivateKey& key = *world.server.identity.key;
+  return JwsSign(key, key.PublicKey().KeyId(), type, payload);
+}
+
 // The world's temporary directory goes when the fuzzer exits normally.
 void CleanUp() {
   if (fixture != nullptr) fixture->world.reset();
@@ -120,19 +127,18 @@ const Fixture& Fix() {
     f->packages.push_back(Seal(*f, f->world->program_path, "data"));
     const std::filesystem::path elf = std::string(SEALDROP_FUZZ_DIR) + "/data/tiny.elf";
     if (std::filesystem::exists(elf)) f->packages.push_back(Seal(*f, elf, "elf"));
-    const EcPrivateKey& key = *f->world->server.identity.key;
     const std::string exporter =
         Base64UrlEncode(testing::PlainExporter(AsBytes(kSecret), kReleaseExporterLabel, 32));
     for (Package& p : f->packages) {
       p.release_claims = {p.manifest.package_id, HexEncode(p.digest), f->device.identity.device_serial,
                           p.manifest.order_id,   f->receipt_id,       exporter};
-      auto jws = JwsSign(key, key.PublicKey().KeyId(), kReleaseJwsType, AsBytes(EncodeReleaseClaims(p.release_claims)));
+      auto jws = ServerSign(*f->world, kReleaseJwsType, AsBytes(EncodeReleaseClaims(p.release_claims)));
       FUZZ_CHECK(jws.has_value(), "signing a fixture release");
       p.release_jws = *jws;
     }
     ReceiptClaims rc{f->receipt_id, "alice", 1, "hello", "1.0", 100, f->device.identity.device_serial, 1700000000,
                      "test-vendor"};
-    f->receipt_jws = *JwsSign(key, key.PublicKey().KeyId(), kReceiptJwsType, AsBytes(EncodeReceiptClaims(rc)));
+    f->receipt_jws = *ServerSign(*f->world, kReceiptJwsType, AsBytes(EncodeReceiptClaims(rc)));
     fixture = f;
     std::atexit(CleanUp);
     return f;
@@ -321,8 +327,7 @@ class Deep {
   }
 
   Result<std::string> SignRelease(ByteView claims) {
-    const EcPrivateKey& key = *f_.world->server.identity.key;
-    return JwsSign(key, key.PublicKey().KeyId(), kReleaseJwsType, claims);
+    return ServerSign(*f_.world, kReleaseJwsType, claims);
   }
 
   void ReleaseValid() {
