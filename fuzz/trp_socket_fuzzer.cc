@@ -249,32 +249,47 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (fd_count > 0) out_fd.emplace(ByteView());
   if (fd_count > 1) pkg_fd.emplace(content);
 
-  std::thread writer([&] {
-    size_t done = 0;
-    if (fd_count > 0 && !stream.empty()) {
-      int fds[6];
-      for (int i = 0; i < fd_count; ++i) fds[i] = i == 0 ? out_fd->fd() : pkg_fd->fd();
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-      iovec iov{const_cast<uint8_t*>(stream.data()), 1};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
-      std::memcpy(CMSG_DATA(c), fds, sizeof(int) * fd_count);
-      if (::sendmsg(sv[0], &msg, MSG_NOSIGNAL) == 1) done = 1;
-    }
-    while (done < stream.size()) {
-      ssize_t n = ::send(sv[0], stream.data() + done, stream.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
+  // The host's whole stream is in the socket before the handler runs (a
+  // fuzz input is far smaller than the socket buffer), so the handler never
+  // waits for a writer thread to be scheduled; a thread sends only what did
+  // not fit.
+  size_t sent = 0;
+  if (fd_count > 0 && !stream.empty()) {
+    int fds[6];
+    for (int i = 0; i < fd_count; ++i) fds[i] = i == 0 ? out_fd->fd() : pkg_fd->fd();
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+    iovec iov{const_cast<uint8_t*>(stream.data()), 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * fd_count);
+    if (::sendmsg(sv[0], &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) sent = 1;
+  }
+  while (sent < stream.size()) {
+    ssize_t n = ::send(sv[0], stream.data() + sent, stream.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::thread writer;
+  if (sent < stream.size()) {
+    writer = std::thread([&, done = sent] {
+      size_t at = done;
+      while (at < stream.size()) {
+        ssize_t n = ::send(sv[0], stream.data() + at, stream.size() - at, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        at += static_cast<size_t>(n);
+      }
+      ::shutdown(sv[0], SHUT_WR);
+    });
+  } else {
     ::shutdown(sv[0], SHUT_WR);
-  });
+  }
   Bytes replies;
   std::thread reader([&] {
     uint8_t buf[65536];
@@ -286,7 +301,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   HandleProcessorConnection(*f.state, sv[1]);
   ::close(sv[1]);
-  writer.join();
+  if (writer.joinable()) writer.join();
   reader.join();
   ::close(sv[0]);
 
