@@ -271,20 +271,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(CMSG_DATA(c), fds, sizeof(int) * fd_count);
     if (::sendmsg(sv[0], &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) sent = 1;
   }
-  while (sent < stream.size()) {
-    ssize_t n = ::send(sv[0], stream.data() + sent, stream.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
+  // Sends the stream from `at` until it is all sent or send fails; returns
+  // where it stopped.
+  auto send_from = [&](size_t at, int flags) {
+    while (at < stream.size()) {
+      ssize_t n = ::send(sv[0], stream.data() + at, stream.size() - at, MSG_NOSIGNAL | flags);
+      if (n <= 0) break;
+      at += static_cast<size_t>(n);
+    }
+    return at;
+  };
+  sent = send_from(sent, MSG_DONTWAIT);
   std::thread writer;
   if (sent < stream.size()) {
-    writer = std::thread([&, done = sent] {
-      size_t at = done;
-      while (at < stream.size()) {
-        ssize_t n = ::send(sv[0], stream.data() + at, stream.size() - at, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        at += static_cast<size_t>(n);
-      }
+    writer = std::thread([&, sent] {
+      send_from(sent, 0);
       ::shutdown(sv[0], SHUT_WR);
     });
   } else {
