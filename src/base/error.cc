@@ -5,7 +5,7 @@
 
 namespace sealdrop {
 namespace {
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 13> kNames = {{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 14> kNames = {{
     {ErrorCode::kInvalidArgument, "invalid_argument"},
     {ErrorCode::kMalformed, "malformed"},
     {ErrorCode::kTooLarge, "too_large"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 13> kNames = {{
     {ErrorCode::kIo, "io"},
     {ErrorCode::kInternal, "internal"},
     {ErrorCode::kUnavailable, "unavailable"},
+    {ErrorCode::kAlreadyOwned, "already_owned"},
 }};
 }  // namespace
 

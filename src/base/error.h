@@ -29,6 +29,7 @@ enum class ErrorCode {
   kIo,                 // file, socket or database I/O failed
   kInternal,           // a bug or an OpenSSL failure that should not happen
   kUnavailable,        // peer or service not reachable, try again
+  kAlreadyOwned,       // the user already holds a receipt for this program version
 };
 
 std::string_view ErrorCodeName(ErrorCode code);

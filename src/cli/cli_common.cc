@@ -24,11 +24,25 @@ void EnsureStandardDescriptors() {
     }
 }
 
+int ExitCodeFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kAuthFailed: return kExitAuth;
+    case ErrorCode::kNotFound: return kExitNotFound;
+    case ErrorCode::kInsufficientFunds: return kExitFunds;
+    case ErrorCode::kRefused:
+    case ErrorCode::kUntrustedPeer:
+    case ErrorCode::kCryptoFailure: return kExitRefused;
+    case ErrorCode::kUnavailable: return kExitUnavailable;
+    case ErrorCode::kAlreadyOwned: return kExitAlreadyOwned;
+    default: return kExitFailure;
+  }
+}
+
 int Report(std::string_view program, const Error& error) {
   std::string msg = error.message;
   if (!msg.empty() && msg.back() != '.') msg += '.';
   std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(program.size()), program.data(), msg.c_str());
-  return kExitFailure;
+  return ExitCodeFor(error.code);
 }
 
 const std::atomic<bool>& StopFlag() {

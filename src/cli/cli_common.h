@@ -11,11 +11,22 @@
 
 namespace sealdrop::cli {
 
-// Exit codes: 0 success, 1 the command failed, 2 bad usage (CLI11's own).
+// Exit codes, the same for all four executables (docs/operations.md lists
+// them). 0 success, 1 the command failed for a reason with no class of its
+// own, 2 bad usage (CLI11's own); the classes a script branches on:
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitAuth = 3;           // kAuthFailed: log in again
+inline constexpr int kExitNotFound = 4;       // kNotFound: no such program, receipt, user, file
+inline constexpr int kExitFunds = 5;          // kInsufficientFunds
+inline constexpr int kExitRefused = 6;        // kRefused, kUntrustedPeer, kCryptoFailure: policy or a check said no
+inline constexpr int kExitUnavailable = 7;    // kUnavailable: server or processor unreachable, try again
+inline constexpr int kExitAlreadyOwned = 8;   // kAlreadyOwned: use 'sealdrop get' (free)
 
-// Prints "PROGRAM: message" on stderr and returns kExitFailure.
+// The exit code for an error's class (above).
+int ExitCodeFor(ErrorCode code);
+
+// Prints "PROGRAM: message" on stderr and returns ExitCodeFor(error.code).
 int Report(std::string_view program, const Error& error);
 
 // Installs SIGINT/SIGTERM handlers that set the returned flag, and ignores
