@@ -24,6 +24,8 @@ void EnsureStandardDescriptors() {
     }
 }
 
+std::string_view Version() { return SEALDROP_VERSION; }
+
 int ExitCodeFor(ErrorCode code) {
   switch (code) {
     case ErrorCode::kAuthFailed: return kExitAuth;

@@ -38,6 +38,10 @@ const std::atomic<bool>& StopFlag();
 // its standard stream).
 void EnsureStandardDescriptors();
 
+// The product's version (CMake's project version), as --version prints it:
+// "PROGRAM VERSION".
+std::string_view Version();
+
 // Reads a secret line from stdin (without the trailing newline), or from the
 // environment variable if it is set and non-empty.
 Result<std::string> ReadSecret(std::string_view env_name, std::string_view what);

@@ -245,6 +245,7 @@ int main(int argc, char** argv) {
       "sealdrop-ca: the offline certificate authority for sealdrop. A manufacturer CA issues "
       "device certificates to processors; a vendor CA issues server certificates to sealdropd."};
   app.name("sealdrop-ca");
+  app.set_version_flag("--version", std::string("sealdrop-ca ") + std::string(sealdrop::cli::Version()));
   app.require_subcommand(1, 1);
   app.footer(
       "Run `sealdrop-ca COMMAND --help` for a command's options. Exit status: 0 on success, 1 "

@@ -211,6 +211,7 @@ int main(int argc, char** argv) {
   cli::EnsureStandardDescriptors();
   CLI::App app{"sealdrop: buy programs, download them sealed for your processor, and run them."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sealdrop ") + std::string(sealdrop::cli::Version()));
   Globals g;
   app.add_option("--server", g.server, "Server URL, https://HOST:PORT (env SEALDROP_SERVER)");
   app.add_option("--ca", g.ca, "Vendor root CA that certifies the server (env SEALDROP_CA)");

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
                "inner channel, keeps licences and runs programs. Its keys live in files sealed in\n"
                "STATE (--backend soft) or in a TPM 2.0 (--backend tpm, docs/tpm.md)."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sealdrop-trp ") + std::string(sealdrop::cli::Version()));
   std::string state;
 
   auto* init = app.add_subcommand("init", "Create a processor: fresh keys, and CSRs (soft) or an enrolment request (tpm) for the manufacturer CA; prints the device serial");

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   cli::EnsureStandardDescriptors();
   CLI::App app{"sealdropd: sells programs and delivers each one sealed for a single processor."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sealdropd ") + std::string(sealdrop::cli::Version()));
   std::string data;
 
   ServerConfig config;

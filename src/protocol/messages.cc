@@ -77,6 +77,7 @@ std::string EncodeControl(const ControlMessage& m) {
   put("package_digest", m.package_digest);
   put("token", m.token);
   if (m.remember) j["remember"] = true;
+  if (m.again) j["again"] = true;
   if (m.type == "welcome" || m.type == "balance" || m.type == "charged") j["balance"] = m.balance;
   if (m.type == "order") {
     j["price"] = m.price;
@@ -111,6 +112,10 @@ Result<ControlMessage> ParseControl(std::string_view text, size_t max_size) {
   if (auto it = j.find("remember"); it != j.end()) {
     if (!it->is_boolean()) return Fail(ErrorCode::kMalformed, "\"remember\" is not a boolean");
     m.remember = it->get<bool>();
+  }
+  if (auto it = j.find("again"); it != j.end()) {
+    if (!it->is_boolean()) return Fail(ErrorCode::kMalformed, "\"again\" is not a boolean");
+    m.again = it->get<bool>();
   }
   SEALDROP_TRY(OptInt(j, "balance", m.balance));
   SEALDROP_TRY(OptInt(j, "price", m.price));

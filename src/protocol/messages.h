@@ -40,6 +40,9 @@ struct ControlMessage {
   std::string user, password, program, version, idempotency_key, order_id;
   std::string receipt, release, code, message, package_digest, token;
   bool remember = false;  // login: ask for a token to log in with later
+  // purchase: the user knowingly buys a second licence of a version they
+  // already own (without it the server refuses with already_owned).
+  bool again = false;
   int64_t balance = 0, price = 0, amount = 0;
   uint64_t size = 0;
   bool charge_required = false;
