@@ -8,6 +8,7 @@
 #include "base/files.h"
 #include "base/reader.h"
 #include "crypto/random.h"
+#include "crypto/sha256.h"
 #include "package/chunked.h"
 #include "package/opener.h"
 #include "package/package_file.h"
@@ -76,6 +77,63 @@ class PackageTest : public ::testing::Test {
   fs::path dir_;
   std::optional<EcPrivateKey> server_key_, wrap_key_;
 };
+
+// Seals `file` as `kind` with the catalogue's record of it; returns the
+// error of Create() or of the Next() that failed, and how much was produced.
+Result<size_t> SealChecked(const fs::path& file, const std::string& kind,
+                           const EcPrivateKey& server_key, const EcPublicKey& wrap,
+                           uint64_t size, const std::string& sha256) {
+  SealRequest req{file, 3, "tool", "1.2", kind, wrap, "dev1", RandomHexId(16), &server_key, 1700000000};
+  req.expected_size = size;
+  req.expected_sha256 = sha256;
+  SEALDROP_ASSIGN(PackageSealer sealer, PackageSealer::Create(req));
+  Bytes out;
+  while (true) {
+    SEALDROP_ASSIGN(bool more, sealer.Next(out));
+    if (!more) break;
+  }
+  return out.size();
+}
+
+TEST_F(PackageTest, TheStoredFileMustMatchTheCatalogue) {
+  Bytes plain = RandomBytes(300000);
+  fs::path src = dir_ / "stored.bin";
+  ASSERT_TRUE(WriteFileAtomic(src, plain).has_value());
+  const std::string sha = Sha256Hex(plain);
+  auto good = SealChecked(src, "data", *server_key_, wrap_key_->PublicKey(), plain.size(), sha);
+  ASSERT_TRUE(good.has_value()) << good.error().message;
+
+  // Same size, other bytes: the last chunk is never sealed.
+  Bytes other = plain;
+  other[1000] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(src, other).has_value());
+  auto replaced = SealChecked(src, "data", *server_key_, wrap_key_->PublicKey(), plain.size(), sha);
+  ASSERT_FALSE(replaced.has_value());
+  EXPECT_EQ(replaced.error().code, ErrorCode::kIo);
+  EXPECT_NE(replaced.error().message.find("tool 1.2"), std::string::npos) << replaced.error().message;
+  EXPECT_NE(replaced.error().message.find("SHA-256"), std::string::npos);
+
+  // Truncated: refused before anything is produced.
+  other.resize(other.size() - 10);
+  ASSERT_TRUE(WriteFileAtomic(src, other).has_value());
+  auto truncated = SealChecked(src, "data", *server_key_, wrap_key_->PublicKey(), plain.size(), sha);
+  ASSERT_FALSE(truncated.has_value());
+  EXPECT_NE(truncated.error().message.find("299990 bytes but was recorded as 300000"), std::string::npos)
+      << truncated.error().message;
+
+  // A protected ELF (this test's own executable) is checked while it is planned.
+  fs::path elf = dir_ / "self.elf";
+  fs::copy_file("/proc/self/exe", elf);
+  auto elf_bytes = ReadFile(elf, 1 << 30);
+  ASSERT_TRUE(elf_bytes.has_value());
+  const std::string elf_sha = Sha256Hex(*elf_bytes);
+  auto elf_good = SealChecked(elf, "elf", *server_key_, wrap_key_->PublicKey(), elf_bytes->size(), elf_sha);
+  ASSERT_TRUE(elf_good.has_value()) << elf_good.error().message;
+  auto elf_bad = SealChecked(elf, "elf", *server_key_, wrap_key_->PublicKey(), elf_bytes->size(),
+                             std::string(64, '0'));
+  ASSERT_FALSE(elf_bad.has_value());
+  EXPECT_NE(elf_bad.error().message.find("SHA-256"), std::string::npos) << elf_bad.error().message;
+}
 
 TEST_F(PackageTest, SealsAndOpens) {
   for (size_t size : {size_t{0}, size_t{1000}, 3 * kChunkSize + 17}) {

@@ -12,6 +12,8 @@
 #include "crypto/hpke.h"
 #include "crypto/jws.h"
 #include "crypto/random.h"
+#include "crypto/sha256.h"
+#include "base/encoding.h"
 #include "package/chunked.h"
 #include "package/package_file.h"
 #include "package/protected_elf.h"
@@ -29,6 +31,10 @@ struct PackageSealer::Impl {
   void* map = MAP_FAILED;
   size_t map_size = 0;
   std::optional<ElfSealStream> elf;
+  // The stored file checked against the catalogue (SealRequest::expected_*).
+  std::string expected_sha256;
+  std::optional<Sha256> file_hash;
+  std::string what;  // names the file and the program in errors for the operator's log
   ~Impl() {
     if (map != MAP_FAILED) ::munmap(map, map_size);
     if (fd >= 0) ::close(fd);
@@ -36,6 +42,11 @@ struct PackageSealer::Impl {
 };
 
 namespace {
+
+Status FileHashMismatch(const PackageSealer::Impl& im) {
+  return Fail(ErrorCode::kIo, im.what + " no longer matches the SHA-256 recorded when it was added; "
+                                        "restore the file or publish the program again");
+}
 
 // Plans a protected ELF and runs the first sealing pass, which only learns
 // the tags the manifest must carry.
@@ -53,10 +64,23 @@ Status PlanElf(PackageSealer::Impl& im, const SecretBytes& kx) {
   SEALDROP_ASSIGN(ElfSealStream first, ElfSealStream::Create(file, plan.ranges, plan.plain_sha256, kx, m.nonce_prefix));
   Bytes scratch;
   scratch.reserve(kChunkSize);
+  // The file is hashed alongside the first pass, a chunk per step, while its
+  // pages are being read anyway.
+  size_t hashed = 0;
   for (;;) {
     scratch.clear();
     SEALDROP_ASSIGN(bool more, first.Next(scratch, kChunkSize));
+    if (im.file_hash && hashed < file.size()) {
+      size_t n = std::min(file.size() - hashed, kChunkSize);
+      im.file_hash->Update(file.subspan(hashed, n));
+      hashed += n;
+    }
     if (!more) break;
+  }
+  if (im.file_hash) {
+    if (hashed < file.size()) im.file_hash->Update(file.subspan(hashed));
+    if (HexEncode(im.file_hash->Final()) != im.expected_sha256) return FileHashMismatch(im);
+    im.file_hash.reset();
   }
   for (size_t i = 0; i < plan.ranges.size(); ++i)
     m.ranges.push_back({plan.ranges[i].offset, plan.ranges[i].size, first.tags()[i]});
@@ -84,6 +108,16 @@ Result<PackageSealer> PackageSealer::Create(const SealRequest& req) {
   struct stat st {};
   if (::fstat(impl->fd, &st) != 0 || !S_ISREG(st.st_mode))
     return Fail(ErrorCode::kIo, "the program file " + req.plaintext_path.string() + " is not a regular file");
+  impl->what = "the program file " + req.plaintext_path.string() + " of " + req.name + " " + req.version +
+               " (id " + std::to_string(req.program_id) + ")";
+  if (req.expected_size && static_cast<uint64_t>(st.st_size) != *req.expected_size)
+    return Fail(ErrorCode::kIo, impl->what + " is " + std::to_string(st.st_size) + " bytes but was recorded as " +
+                                    std::to_string(*req.expected_size) +
+                                    "; restore the file or publish the program again");
+  if (!req.expected_sha256.empty()) {
+    impl->expected_sha256 = req.expected_sha256;
+    impl->file_hash.emplace();
+  }
 
   SecretBytes kx = RandomSecret(kAes256KeySize);
   Manifest& m = impl->manifest;
@@ -157,6 +191,19 @@ Result<bool> PackageSealer::Next(Bytes& out) {
       return Fail(ErrorCode::kIo, "the program file changed or could not be read while sealing");
     }
     done += static_cast<size_t>(r);
+  }
+  if (im.file_hash) {
+    im.file_hash->Update(ByteView(dst, n));
+    // Checked before the last chunk is sealed: a file that is not the one
+    // recorded never makes a complete package.
+    if (im.next_chunk + 1 == im.manifest.chunks) {
+      bool same = HexEncode(im.file_hash->Final()) == im.expected_sha256;
+      im.file_hash.reset();
+      if (!same) {
+        out.resize(at);
+        return std::unexpected(FileHashMismatch(im).error());
+      }
+    }
   }
   SEALDROP_TRY(im.chunks->SealNextInPlace(std::span(dst, n + kGcmTagSize)));
   ++im.next_chunk;

@@ -40,6 +40,15 @@ struct SealRequest {
   const EcPrivateKey* server_key = nullptr;  // signs the manifest; must outlive the sealer
   int64_t issued_at = 0;
   Rights rights;  // export is never granted for "elf"
+  // What the catalogue recorded for the stored file. A file of another size
+  // is refused at Create(); a file whose SHA-256 differs fails the last
+  // Next() before the last piece (data, hashed as it is read) or Create()
+  // (elf, hashed during the first sealing pass), so a replaced or damaged
+  // file never becomes a complete package.
+  // WARNING: left empty, nothing is checked; only tests and fuzzers that seal
+  // a file they have just written may do that.
+  std::optional<uint64_t> expected_size;
+  std::string expected_sha256;  // lowercase hex
 };
 
 class PackageSealer {
