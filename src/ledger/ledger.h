@@ -11,6 +11,11 @@
 // one transaction; a repeated call with the same key returns the stored
 // receipt and debits nothing, whatever else it carries.
 //
+// One licence per program version: Charge() refuses with kAlreadyOwned when
+// the user already holds a receipt for the program version, unless the
+// request says `again` (a deliberate second licence). A newer version is
+// another program record and so a new purchase.
+//
 // Audit chain: every entry stores SHA-256(prev_hash || entry_bytes) where
 // entry_bytes is a canonical encoding of (seq, time, kind, detail); VerifyAudit
 // recomputes the whole chain.
@@ -60,11 +65,16 @@ struct ChargeRequest {
   int64_t program_id = 0;
   std::string device_serial;
   std::string package_digest;  // hex SHA-256 of the delivered package
-  // Builds the signed receipt JWS for a new receipt id and issue time; called
-  // inside the transaction, only when a new receipt is created. An error from
-  // it rolls the whole charge back.
+  // The user asked for a second licence of a version they already own.
+  bool again = false;
+  // Builds the signed receipt JWS for a new receipt id, issue time and the
+  // amount this transaction debits (read inside it, so a price changed after
+  // the order is the price both charged and signed); called inside the
+  // transaction, only when a new receipt is created. An error from it rolls
+  // the whole charge back.
   // WARNING: it runs while the ledger is locked; it must not call the ledger.
-  std::function<Result<std::string>(const std::string& receipt_id, int64_t issued_at)>
+  std::function<Result<std::string>(const std::string& receipt_id, int64_t issued_at,
+                                    int64_t amount)>
       sign_receipt;
 };
 
@@ -80,6 +90,24 @@ struct DeliveryRequest {
   std::string device_serial;
   std::string package_digest;
   int device_limit = 3;  // distinct devices one receipt may be delivered to
+};
+
+// A processor as the ledger knows it: seen through its deliveries, or
+// revoked (possibly before it was ever seen).
+struct DeviceRecord {
+  std::string serial;
+  int64_t receipts = 0;    // distinct receipts delivered to it
+  int64_t deliveries = 0;  // purchases and re-downloads
+  int64_t first_seen = 0;  // unix seconds of the first delivery; 0 if never seen
+  int64_t last_seen = 0;
+  bool revoked = false;
+  int64_t revoked_at = 0;  // unix seconds
+  std::string revoke_reason;
+};
+
+struct RevokeOutcome {
+  bool already_revoked = false;  // an earlier revocation stands (its time and reason)
+  DeviceRecord device;           // as it stands after the call
 };
 
 struct AuditEntry {
@@ -118,15 +146,30 @@ class Ledger {
   virtual Result<ProgramRecord> ProgramById(int64_t id) = 0;
 
   // Devices.
-  virtual Status RevokeDevice(const std::string& serial, const std::string& reason) = 0;
+  // Revoking a serial never seen is allowed (a manufacturer may report a
+  // clone before it connects); revoking twice keeps the first time and reason.
+  virtual Result<RevokeOutcome> RevokeDevice(const std::string& serial,
+                                             const std::string& reason) = 0;
   virtual Result<bool> IsDeviceRevoked(const std::string& serial) = 0;
+  // Every serial seen in a delivery or revoked, ordered by serial.
+  virtual Result<std::vector<DeviceRecord>> Devices() = 0;
 
   // Money and deliveries.
   virtual Result<ChargeOutcome> Charge(const ChargeRequest& request) = 0;
   // Re-download: checks the receipt belongs to the user and the device limit,
   // records the delivery and an audit entry. Charges nothing.
   virtual Status RecordRedelivery(const DeliveryRequest& request) = 0;
+  // Checks what RecordRedelivery would check (receipt of this user, device
+  // not revoked, device limit) and writes nothing: lets an order be refused
+  // before the package is sealed. RecordRedelivery checks again.
+  virtual Status CheckRedelivery(const DeliveryRequest& request) = 0;
   virtual Result<ReceiptRecord> FindReceipt(const std::string& receipt_id) = 0;
+  // The user's receipt charged under this idempotency key, if any.
+  virtual Result<std::optional<ReceiptRecord>> FindReceiptByKey(
+      const std::string& user, const std::string& idempotency_key) = 0;
+  // The user's first receipt for this program version, if any.
+  virtual Result<std::optional<ReceiptRecord>> FindOwnedReceipt(const std::string& user,
+                                                                int64_t program_id) = 0;
   virtual Result<std::vector<ReceiptRecord>> Receipts(const std::string& user) = 0;
 
   // Audit.

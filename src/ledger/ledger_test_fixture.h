@@ -84,7 +84,7 @@ class LedgerTest : public ::testing::Test {
     r.program_id = program_id;
     r.device_serial = serial;
     r.package_digest = kPkgDigest;
-    r.sign_receipt = [](const std::string& id, int64_t at) -> Result<std::string> {
+    r.sign_receipt = [](const std::string& id, int64_t at, int64_t) -> Result<std::string> {
       return "jws." + id + "." + std::to_string(at);
     };
     return r;

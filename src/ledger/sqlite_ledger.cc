@@ -126,6 +126,91 @@ Error RevokedDevice(std::string_view serial) {
                                         "contact the vendor"};
 }
 
+Error AlreadyOwned(const ProgramRecord& program) {
+  return Error{ErrorCode::kAlreadyOwned,
+               "you already own " + program.name + " " + program.version +
+                   "; download it again for free with 'sealdrop get " + program.name +
+                   "', or buy a second licence with 'sealdrop buy --again " + program.name + "'"};
+}
+
+Result<std::optional<ReceiptRecord>> LoadOwnedReceipt(Db& db, std::string_view user,
+                                                      int64_t program_id) {
+  SEALDROP_ASSIGN(Statement s, db.Prepare(std::string(kReceiptSelect) +
+                                          "WHERE r.user = ? AND r.program_id = ? "
+                                          "ORDER BY r.issued_at, r.rowid LIMIT 1"));
+  s.Bind(1, user).Bind(2, program_id);
+  SEALDROP_ASSIGN(bool row, s.Step());
+  if (!row) return std::optional<ReceiptRecord>();
+  return std::optional<ReceiptRecord>(ReadReceipt(s));
+}
+
+// Every serial seen in a delivery or revoked; with `only`, that one serial.
+Result<std::vector<DeviceRecord>> LoadDevices(Db& db, std::optional<std::string_view> only) {
+  std::string sql =
+      "WITH d AS (SELECT device_serial AS serial, COUNT(DISTINCT receipt_id) AS receipts, "
+      "COUNT(*) AS deliveries, MIN(at) AS first_seen, MAX(at) AS last_seen "
+      "FROM deliveries GROUP BY device_serial), "
+      "s AS (SELECT serial FROM d UNION SELECT serial FROM revoked_devices) "
+      "SELECT s.serial, COALESCE(d.receipts, 0), COALESCE(d.deliveries, 0), "
+      "COALESCE(d.first_seen, 0), COALESCE(d.last_seen, 0), r.serial IS NOT NULL, "
+      "COALESCE(r.at, 0), COALESCE(r.reason, '') FROM s "
+      "LEFT JOIN d ON d.serial = s.serial LEFT JOIN revoked_devices r ON r.serial = s.serial ";
+  sql += only ? "WHERE s.serial = ?" : "ORDER BY s.serial";
+  SEALDROP_ASSIGN(Statement s, db.Prepare(sql));
+  if (only) s.Bind(1, *only);
+  std::vector<DeviceRecord> out;
+  while (true) {
+    SEALDROP_ASSIGN(bool row, s.Step());
+    if (!row) break;
+    DeviceRecord d;
+    d.serial = s.ColumnText(0);
+    d.receipts = s.ColumnInt(1);
+    d.deliveries = s.ColumnInt(2);
+    d.first_seen = s.ColumnInt(3);
+    d.last_seen = s.ColumnInt(4);
+    d.revoked = s.ColumnInt(5) != 0;
+    d.revoked_at = s.ColumnInt(6);
+    d.revoke_reason = s.ColumnText(7);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// The checks a re-download passes before it is recorded. Returns whether the
+// device already had a delivery of this receipt.
+Result<bool> CheckRedeliveryIn(Db& db, const DeliveryRequest& request) {
+  SEALDROP_TRY(CheckIdentifier("device serial", request.device_serial, kMaxSerialSize));
+  if (request.device_limit < 1) {
+    return Fail(ErrorCode::kInvalidArgument, "the device limit must be at least 1");
+  }
+  SEALDROP_ASSIGN(auto receipt, LoadReceipt(db, request.receipt_id));
+  if (!receipt || receipt->user != request.user) {
+    return std::unexpected(NoSuchReceiptForUser(request.receipt_id));
+  }
+  SEALDROP_ASSIGN(bool revoked, LoadRevoked(db, request.device_serial));
+  if (revoked) return std::unexpected(RevokedDevice(request.device_serial));
+  int64_t devices = 0;
+  bool known_device = false;
+  {
+    SEALDROP_ASSIGN(Statement s,
+                    db.Prepare("SELECT COUNT(DISTINCT device_serial), "
+                               "COALESCE(MAX(device_serial = ?), 0) "
+                               "FROM deliveries WHERE receipt_id = ?"));
+    s.Bind(1, request.device_serial).Bind(2, request.receipt_id);
+    SEALDROP_ASSIGN(bool row, s.Step());
+    if (row) {
+      devices = s.ColumnInt(0);
+      known_device = s.ColumnInt(1) != 0;
+    }
+  }
+  if (!known_device && devices >= request.device_limit) {
+    return Fail(ErrorCode::kRefused,
+                "this receipt has reached its limit of " + std::to_string(request.device_limit) +
+                    " devices; download again on a device it was already delivered to");
+  }
+  return known_device;
+}
+
 Status InsertDelivery(Db& db, std::string_view receipt_id, std::string_view serial,
                       std::string_view digest, int64_t at, bool charged) {
   SEALDROP_ASSIGN(Statement s, db.Prepare(
@@ -393,8 +478,9 @@ class SqliteLedger final : public Ledger {
     });
   }
 
-  Status RevokeDevice(const std::string& serial, const std::string& reason) override {
-    return Guarded([&]() -> Status {
+  Result<RevokeOutcome> RevokeDevice(const std::string& serial,
+                                     const std::string& reason) override {
+    return Guarded([&]() -> Result<RevokeOutcome> {
       SEALDROP_TRY(CheckIdentifier("device serial", serial, kMaxSerialSize));
       if (reason.size() > kMaxReasonSize || !IsUtf8(reason)) {
         return Fail(ErrorCode::kInvalidArgument,
@@ -402,16 +488,22 @@ class SqliteLedger final : public Ledger {
       }
       std::lock_guard lock(mu_);
       SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kWrite));
-      SEALDROP_ASSIGN(bool already, LoadRevoked(db_, serial));
+      RevokeOutcome outcome;
+      SEALDROP_ASSIGN(outcome.already_revoked, LoadRevoked(db_, serial));
       // Revoking twice changes nothing; the first reason and time stand.
-      if (already) return Ok();
-      SEALDROP_ASSIGN(Statement s, db_.Prepare("INSERT INTO revoked_devices(serial, reason, at) "
-                                               "VALUES(?, ?, ?)"));
-      s.Bind(1, serial).Bind(2, reason).Bind(3, NowSeconds());
-      SEALDROP_TRY(s.Run());
-      SEALDROP_TRY(AppendAuditIn(db_, "device.revoke",
-                                 DumpDetail({{"serial", serial}, {"reason", reason}})));
-      return txn.Commit();
+      if (!outcome.already_revoked) {
+        SEALDROP_ASSIGN(Statement s, db_.Prepare("INSERT INTO revoked_devices(serial, reason, at) "
+                                                 "VALUES(?, ?, ?)"));
+        s.Bind(1, serial).Bind(2, reason).Bind(3, NowSeconds());
+        SEALDROP_TRY(s.Run());
+        SEALDROP_TRY(AppendAuditIn(db_, "device.revoke",
+                                   DumpDetail({{"serial", serial}, {"reason", reason}})));
+      }
+      SEALDROP_ASSIGN(auto devices, LoadDevices(db_, serial));
+      if (devices.size() != 1) return Fail(ErrorCode::kInternal, "a revoked device was not found");
+      outcome.device = std::move(devices[0]);
+      if (!outcome.already_revoked) SEALDROP_TRY(txn.Commit());
+      return outcome;
     });
   }
 
@@ -420,6 +512,14 @@ class SqliteLedger final : public Ledger {
       std::lock_guard lock(mu_);
       SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kRead));
       return LoadRevoked(db_, serial);
+    });
+  }
+
+  Result<std::vector<DeviceRecord>> Devices() override {
+    return Guarded([&]() -> Result<std::vector<DeviceRecord>> {
+      std::lock_guard lock(mu_);
+      SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kRead));
+      return LoadDevices(db_, std::nullopt);
     });
   }
 
@@ -464,6 +564,10 @@ class SqliteLedger final : public Ledger {
       // again here closes the window between that check and the debit.
       SEALDROP_ASSIGN(bool revoked, LoadRevoked(db_, request.device_serial));
       if (revoked) return std::unexpected(RevokedDevice(request.device_serial));
+      if (!request.again) {
+        SEALDROP_ASSIGN(auto owned, LoadOwnedReceipt(db_, request.user, program->id));
+        if (owned) return std::unexpected(AlreadyOwned(*program));
+      }
       if (*balance < program->price) {
         return Fail(ErrorCode::kInsufficientFunds,
                     "your balance of " + std::to_string(*balance) + " is less than the price " +
@@ -489,7 +593,7 @@ class SqliteLedger final : public Ledger {
       // Transaction's destructor undoes the debit.
       Result<std::string> jws = Fail(ErrorCode::kInternal, "the receipt signer threw");
       try {
-        jws = request.sign_receipt(receipt.receipt_id, receipt.issued_at);
+        jws = request.sign_receipt(receipt.receipt_id, receipt.issued_at, receipt.amount);
       } catch (const std::exception&) {
       }
       if (!jws) return std::unexpected(WithContext(jws.error(), "signing the receipt"));
@@ -517,47 +621,29 @@ class SqliteLedger final : public Ledger {
                                              {"balance_after", after},
                                              {"device_serial", request.device_serial},
                                              {"package_digest", request.package_digest},
-                                             {"idempotency_key", request.idempotency_key}})));
+                                             {"idempotency_key", request.idempotency_key},
+                                             {"again", request.again}})));
       SEALDROP_TRY(txn.Commit());
       return ChargeOutcome{std::move(receipt), false, after};
     });
   }
 
+  Status CheckRedelivery(const DeliveryRequest& request) override {
+    return Guarded([&]() -> Status {
+      std::lock_guard lock(mu_);
+      SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kRead));
+      SEALDROP_ASSIGN(bool known_device, CheckRedeliveryIn(db_, request));
+      (void)known_device;
+      return Ok();
+    });
+  }
+
   Status RecordRedelivery(const DeliveryRequest& request) override {
     return Guarded([&]() -> Status {
-      SEALDROP_TRY(CheckIdentifier("device serial", request.device_serial, kMaxSerialSize));
       SEALDROP_TRY(CheckDigest("package digest", request.package_digest));
-      if (request.device_limit < 1) {
-        return Fail(ErrorCode::kInvalidArgument, "the device limit must be at least 1");
-      }
       std::lock_guard lock(mu_);
       SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kWrite));
-      SEALDROP_ASSIGN(auto receipt, LoadReceipt(db_, request.receipt_id));
-      if (!receipt || receipt->user != request.user) {
-        return std::unexpected(NoSuchReceiptForUser(request.receipt_id));
-      }
-      SEALDROP_ASSIGN(bool revoked, LoadRevoked(db_, request.device_serial));
-      if (revoked) return std::unexpected(RevokedDevice(request.device_serial));
-      int64_t devices = 0;
-      bool known_device = false;
-      {
-        SEALDROP_ASSIGN(Statement s,
-                        db_.Prepare("SELECT COUNT(DISTINCT device_serial), "
-                                    "COALESCE(MAX(device_serial = ?), 0) "
-                                    "FROM deliveries WHERE receipt_id = ?"));
-        s.Bind(1, request.device_serial).Bind(2, request.receipt_id);
-        SEALDROP_ASSIGN(bool row, s.Step());
-        if (row) {
-          devices = s.ColumnInt(0);
-          known_device = s.ColumnInt(1) != 0;
-        }
-      }
-      if (!known_device && devices >= request.device_limit) {
-        return Fail(ErrorCode::kRefused,
-                    "this receipt has reached its limit of " +
-                        std::to_string(request.device_limit) +
-                        " devices; download again on a device it was already delivered to");
-      }
+      SEALDROP_ASSIGN(bool known_device, CheckRedeliveryIn(db_, request));
       int64_t now = NowSeconds();
       SEALDROP_TRY(InsertDelivery(db_, request.receipt_id, request.device_serial,
                                   request.package_digest, now, false));
@@ -580,6 +666,29 @@ class SqliteLedger final : public Ledger {
         return Fail(ErrorCode::kNotFound, "there is no receipt \"" + receipt_id + "\"");
       }
       return *receipt;
+    });
+  }
+
+  Result<std::optional<ReceiptRecord>> FindReceiptByKey(const std::string& user,
+                                                        const std::string& key) override {
+    return Guarded([&]() -> Result<std::optional<ReceiptRecord>> {
+      std::lock_guard lock(mu_);
+      SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kRead));
+      SEALDROP_ASSIGN(Statement s, db_.Prepare(std::string(kReceiptSelect) +
+                                               "WHERE r.user = ? AND r.idempotency_key = ?"));
+      s.Bind(1, user).Bind(2, key);
+      SEALDROP_ASSIGN(bool row, s.Step());
+      if (!row) return std::optional<ReceiptRecord>();
+      return std::optional<ReceiptRecord>(ReadReceipt(s));
+    });
+  }
+
+  Result<std::optional<ReceiptRecord>> FindOwnedReceipt(const std::string& user,
+                                                        int64_t program_id) override {
+    return Guarded([&]() -> Result<std::optional<ReceiptRecord>> {
+      std::lock_guard lock(mu_);
+      SEALDROP_ASSIGN(Transaction txn, Transaction::Begin(db_, Transaction::Mode::kRead));
+      return LoadOwnedReceipt(db_, user, program_id);
     });
   }
 

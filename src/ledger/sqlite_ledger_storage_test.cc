@@ -101,7 +101,7 @@ TEST_F(LedgerTest, ConcurrentChargesWithOneKeyDebitOnce) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       ChargeRequest r = MakeCharge("alice", "same-key", prog.id);
-      r.sign_receipt = [&](const std::string& id, int64_t) -> Result<std::string> {
+      r.sign_receipt = [&](const std::string& id, int64_t, int64_t) -> Result<std::string> {
         signer_calls++;
         return "jws." + id;
       };

@@ -144,7 +144,7 @@ TEST_F(LedgerTest, ChargeDebitsOnceAndReplaysTheSameReceipt) {
   // A retry carries different details; the stored receipt wins and the
   // signer is never asked again.
   ChargeRequest retry = MakeCharge("alice", "order-1", prog.id, "dev-2");
-  retry.sign_receipt = [](const std::string&, int64_t) -> Result<std::string> {
+  retry.sign_receipt = [](const std::string&, int64_t, int64_t) -> Result<std::string> {
     ADD_FAILURE() << "signer called on replay";
     return "x";
   };
@@ -157,8 +157,17 @@ TEST_F(LedgerTest, ChargeDebitsOnceAndReplaysTheSameReceipt) {
   EXPECT_EQ(again->balance_after, 70);
   EXPECT_EQ(BalanceOf("alice"), 70);
 
-  auto second = ledger_->Charge(MakeCharge("alice", "order-2", prog.id));
-  ASSERT_TRUE(second.has_value());
+  // A new key for the version she owns is refused, unless she asks for a
+  // second licence on purpose.
+  auto owned = ledger_->Charge(MakeCharge("alice", "order-2", prog.id));
+  ASSERT_FALSE(owned.has_value());
+  EXPECT_EQ(owned.error().code, ErrorCode::kAlreadyOwned);
+  EXPECT_NE(owned.error().message.find("sealdrop get tool"), std::string::npos);
+  EXPECT_EQ(BalanceOf("alice"), 70);
+  ChargeRequest deliberate = MakeCharge("alice", "order-2", prog.id);
+  deliberate.again = true;
+  auto second = ledger_->Charge(deliberate);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
   EXPECT_FALSE(second->replayed);
   EXPECT_NE(second->receipt.receipt_id, first->receipt.receipt_id);
   EXPECT_EQ(BalanceOf("alice"), 40);
@@ -213,7 +222,7 @@ TEST_F(LedgerTest, SignerFailureRollsBackEverything) {
   size_t audit_before = AuditSize();
 
   ChargeRequest req = MakeCharge("alice", "order-1", prog.id);
-  req.sign_receipt = [](const std::string&, int64_t) -> Result<std::string> {
+  req.sign_receipt = [](const std::string&, int64_t, int64_t) -> Result<std::string> {
     return Fail(ErrorCode::kInternal, "signing key unavailable");
   };
   auto failed = ledger_->Charge(req);
@@ -222,7 +231,7 @@ TEST_F(LedgerTest, SignerFailureRollsBackEverything) {
   EXPECT_NE(failed.error().message.find("signing key unavailable"), std::string::npos);
 
   ChargeRequest throws = MakeCharge("alice", "order-1", prog.id);
-  throws.sign_receipt = [](const std::string&, int64_t) -> Result<std::string> {
+  throws.sign_receipt = [](const std::string&, int64_t, int64_t) -> Result<std::string> {
     throw std::runtime_error("boom");
   };
   EXPECT_FALSE(ledger_->Charge(throws).has_value());
@@ -317,11 +326,104 @@ TEST_F(LedgerTest, RevokedDevices) {
   ASSERT_TRUE(ledger_->RevokeDevice("dev-1", "key extracted").has_value());
   EXPECT_TRUE(*ledger_->IsDeviceRevoked("dev-1"));
   EXPECT_FALSE(*ledger_->IsDeviceRevoked("dev-2"));
-  ASSERT_TRUE(ledger_->RevokeDevice("dev-1", "again").has_value());
+  auto twice = ledger_->RevokeDevice("dev-1", "again");
+  ASSERT_TRUE(twice.has_value());
+  EXPECT_TRUE(twice->already_revoked);
+  EXPECT_EQ(twice->device.revoke_reason, "key extracted");  // the first reason stands
+  EXPECT_EQ(twice->device.deliveries, 0);                   // never seen
   EXPECT_EQ(AuditSize(), audit_before + 1);
   EXPECT_EQ(ledger_->RevokeDevice("", "x").error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(ledger_->RevokeDevice("dev-3", std::string("\xff\xfe")).error().code,
             ErrorCode::kInvalidArgument);
+}
+
+TEST_F(LedgerTest, TheReceiptSignsTheAmountTheTransactionDebits) {
+  ASSERT_TRUE(ledger_->AddUser("alice", "pw", 100).has_value());
+  auto prog = AddProgram("tool", "1.0", 30);
+  // The order was taken at 30; the price changes before the charge.
+  ASSERT_EQ(ledger_testing::RawExec(path_, "UPDATE programs SET price = 45 WHERE id = " + std::to_string(prog.id)), "");
+  ChargeRequest r = MakeCharge("alice", "order-1", prog.id);
+  int64_t signed_amount = -1;
+  r.sign_receipt = [&](const std::string& id, int64_t, int64_t amount) -> Result<std::string> {
+    signed_amount = amount;
+    return "jws." + id;
+  };
+  auto charged = ledger_->Charge(r);
+  ASSERT_TRUE(charged.has_value()) << charged.error().message;
+  EXPECT_EQ(charged->receipt.amount, 45);
+  EXPECT_EQ(signed_amount, 45);
+  EXPECT_EQ(BalanceOf("alice"), 55);
+}
+
+TEST_F(LedgerTest, OwnershipAndIdempotencyLookups) {
+  ASSERT_TRUE(ledger_->AddUser("alice", "pw", 100).has_value());
+  ASSERT_TRUE(ledger_->AddUser("bob", "pw", 100).has_value());
+  auto v1 = AddProgram("tool", "1.0", 30);
+  auto v2 = AddProgram("tool", "2.0", 30);
+  EXPECT_FALSE(ledger_->FindOwnedReceipt("alice", v1.id)->has_value());
+  auto charged = ledger_->Charge(MakeCharge("alice", "order-1", v1.id));
+  ASSERT_TRUE(charged.has_value());
+  auto owned = ledger_->FindOwnedReceipt("alice", v1.id);
+  ASSERT_TRUE(owned.has_value() && owned->has_value());
+  EXPECT_EQ((*owned)->receipt_id, charged->receipt.receipt_id);
+  EXPECT_FALSE(ledger_->FindOwnedReceipt("alice", v2.id)->has_value());  // a newer version is new
+  EXPECT_FALSE(ledger_->FindOwnedReceipt("bob", v1.id)->has_value());
+  auto by_key = ledger_->FindReceiptByKey("alice", "order-1");
+  ASSERT_TRUE(by_key.has_value() && by_key->has_value());
+  EXPECT_EQ((*by_key)->program_id, v1.id);
+  EXPECT_FALSE(ledger_->FindReceiptByKey("bob", "order-1")->has_value());  // keys are per user
+  EXPECT_FALSE(ledger_->FindReceiptByKey("alice", "order-2")->has_value());
+  // The newer version is a purchase like any other.
+  EXPECT_TRUE(ledger_->Charge(MakeCharge("alice", "order-2", v2.id)).has_value());
+  EXPECT_EQ(BalanceOf("alice"), 40);
+}
+
+TEST_F(LedgerTest, DevicesListsSeenAndRevokedSerials) {
+  ASSERT_TRUE(ledger_->AddUser("alice", "pw", 100).has_value());
+  auto prog = AddProgram("tool", "1.0", 30);
+  auto charged = ledger_->Charge(MakeCharge("alice", "order-1", prog.id, "dev-1"));
+  ASSERT_TRUE(charged.has_value());
+  DeliveryRequest again{"alice", charged->receipt.receipt_id, "dev-1", kPkgDigest, 3};
+  ASSERT_TRUE(ledger_->RecordRedelivery(again).has_value());
+  auto fresh = ledger_->RevokeDevice("dev-unseen", "reported cloned");
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_FALSE(fresh->already_revoked);
+  EXPECT_EQ(fresh->device.deliveries, 0);
+  EXPECT_GT(fresh->device.revoked_at, 0);
+  auto devices = ledger_->Devices();
+  ASSERT_TRUE(devices.has_value());
+  ASSERT_EQ(devices->size(), 2u);
+  const DeviceRecord& seen = (*devices)[0];
+  EXPECT_EQ(seen.serial, "dev-1");
+  EXPECT_EQ(seen.receipts, 1);
+  EXPECT_EQ(seen.deliveries, 2);
+  EXPECT_GT(seen.first_seen, 0);
+  EXPECT_GE(seen.last_seen, seen.first_seen);
+  EXPECT_FALSE(seen.revoked);
+  EXPECT_EQ((*devices)[1].serial, "dev-unseen");
+  EXPECT_TRUE((*devices)[1].revoked);
+  EXPECT_EQ((*devices)[1].revoke_reason, "reported cloned");
+}
+
+TEST_F(LedgerTest, CheckRedeliveryRefusesWhatRecordRedeliveryWouldAndWritesNothing) {
+  ASSERT_TRUE(ledger_->AddUser("alice", "pw", 100).has_value());
+  auto prog = AddProgram("tool", "1.0", 30);
+  auto charged = ledger_->Charge(MakeCharge("alice", "order-1", prog.id, "dev-1"));
+  ASSERT_TRUE(charged.has_value());
+  const std::string id = charged->receipt.receipt_id;
+  size_t audit = AuditSize();
+  EXPECT_TRUE(ledger_->CheckRedelivery({"alice", id, "dev-2", kPkgDigest, 2}).has_value());
+  EXPECT_EQ(ledger_->CheckRedelivery({"alice", id, "dev-2", kPkgDigest, 1}).error().code,
+            ErrorCode::kRefused);  // the limit is reached by dev-1 alone
+  EXPECT_TRUE(ledger_->CheckRedelivery({"alice", id, "dev-1", kPkgDigest, 1}).has_value());
+  EXPECT_EQ(ledger_->CheckRedelivery({"bob", id, "dev-1", kPkgDigest, 3}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ(ledger_->CheckRedelivery({"alice", id, "dev-1", kPkgDigest, 0}).error().code,
+            ErrorCode::kInvalidArgument);
+  ASSERT_TRUE(ledger_->RevokeDevice("dev-2", "cloned").has_value());
+  EXPECT_EQ(ledger_->CheckRedelivery({"alice", id, "dev-2", kPkgDigest, 3}).error().code,
+            ErrorCode::kRefused);
+  EXPECT_EQ(AuditSize(), audit + 1);  // the revocation only
 }
 
 TEST_F(LedgerTest, TokensLogInUntilTheyExpire) {

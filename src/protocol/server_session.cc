@@ -153,13 +153,72 @@ Status ServerSession::HandlePurchase(const ControlMessage& m) {
   if (!ValidToken(m.idempotency_key, 16, 64))
     return Fail(ErrorCode::kInvalidArgument, "a purchase needs an idempotency key of 16 to 64 characters");
   if (m.program.empty()) return Fail(ErrorCode::kInvalidArgument, "a purchase needs a program name");
-  SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->FindProgram(m.program, m.version));
+  SEALDROP_TRY(CheckConfiguration());
   Order order;
   order.order_id = RandomHexId(16);
   order.idempotency_key = m.idempotency_key;
+  order.again = m.again;
+  // A retry of a purchase that was charged (the client kept its key after a
+  // crash) completes that purchase: the version paid for, whatever is newest
+  // now, and no charge. Without this a newer release would leave the buyer
+  // with a key that no order could ever use again.
+  SEALDROP_ASSIGN(auto paid, ctx_.ledger->FindReceiptByKey(user_, m.idempotency_key));
+  if (paid) {
+    if (paid->program_name != m.program || (!m.version.empty() && paid->program_version != m.version))
+      return Fail(ErrorCode::kRefused,
+                  "this idempotency key was already used for another purchase; start a new purchase");
+    SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->ProgramById(paid->program_id));
+    order.program = std::move(program);
+    order.paid = std::move(*paid);
+    order_ = std::move(order);
+    Observe("order_resumed", order_->paid->receipt_id);
+    return StartInner();
+  }
+  SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->FindProgram(m.program, m.version));
+  // Refused here, before any handshake or sealing, what the charge would
+  // refuse anyway: a user without the money must not make the server seal
+  // and stream a whole program. The charge checks both again.
+  if (!m.again) {
+    SEALDROP_ASSIGN(auto owned, ctx_.ledger->FindOwnedReceipt(user_, program.id));
+    if (owned)
+      return Fail(ErrorCode::kAlreadyOwned,
+                  "you already own " + program.name + " " + program.version +
+                      "; download it again for free with 'sealdrop get " + program.name +
+                      "', or buy a second licence with 'sealdrop buy --again " + program.name + "'");
+  }
+  SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));
+  if (balance < program.price)
+    return Fail(ErrorCode::kInsufficientFunds,
+                "your balance of " + std::to_string(balance) + " is less than the price " +
+                    std::to_string(program.price) + " of " + program.name + " " + program.version +
+                    "; add credit and try again");
   order.program = std::move(program);
   order_ = std::move(order);
   return StartInner();
+}
+
+Status ServerSession::CheckConfiguration() const {
+  // The data directory's loader refuses such values; a context built some
+  // other way must not reach the sealing either.
+  if (ctx_.device_limit < 1 || ctx_.device_limit > kMaxDeviceLimit)
+    return Fail(ErrorCode::kInternal, "the server's device limit " + std::to_string(ctx_.device_limit) +
+                                          " is outside 1 to " + std::to_string(kMaxDeviceLimit) +
+                                          "; fix device_limit in the data directory's config.json");
+  return Ok();
+}
+
+Status ServerSession::CheckDeliveryAllowed() {
+  // A device already known to the handshake: revoked again (the list may
+  // have changed since the certificate callback) and, for re-downloads and
+  // resumed purchases, the device limit, all before PackageSealer::Create.
+  SEALDROP_ASSIGN(bool revoked, ctx_.ledger->IsDeviceRevoked(order_->device_serial));
+  if (revoked) return Fail(ErrorCode::kUntrustedPeer, "this processor has been revoked by the vendor");
+  const ReceiptRecord* receipt = order_->redownload ? &*order_->redownload
+                                 : order_->paid     ? &*order_->paid
+                                                    : nullptr;
+  if (receipt == nullptr) return Ok();
+  return ctx_.ledger->CheckRedelivery(
+      {user_, receipt->receipt_id, order_->device_serial, "", ctx_.device_limit});
 }
 
 Status ServerSession::HandleRedownload(const ControlMessage& m) {
@@ -179,6 +238,7 @@ Status ServerSession::HandleRedownload(const ControlMessage& m) {
   auto record = ctx_.ledger->FindReceipt(claims->receipt_id);
   if (!record || record->user != user_ || claims->user != user_ || record->jws != m.receipt)
     return Fail(ErrorCode::kRefused, "this receipt does not belong to the logged-in user");
+  SEALDROP_TRY(CheckConfiguration());
   SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->ProgramById(record->program_id));
   Order order;
   order.order_id = record->receipt_id;
@@ -211,8 +271,9 @@ Status ServerSession::StartInner() {
   reply.order_id = order_->order_id;
   reply.program = order_->program->name;
   reply.version = order_->program->version;
-  reply.price = order_->redownload ? 0 : order_->program->price;
-  reply.charge_required = !order_->redownload;
+  const bool no_charge = order_->redownload || order_->paid;
+  reply.price = no_charge ? 0 : order_->program->price;
+  reply.charge_required = !no_charge;
   reply.size = order_->program->size;  // the plaintext size: a progress estimate
   SendControl(reply);
   Observe("order", order_->order_id);
@@ -283,6 +344,7 @@ Status ServerSession::HandleCapabilities(ByteView body) {
                                                                  DeviceKeyRole::kKeyWrap, ctx_.now()));
   if (wrap.device_serial != order_->device_serial)
     return Fail(ErrorCode::kUntrustedPeer, "the key-wrap certificate belongs to another processor");
+  SEALDROP_TRY(CheckDeliveryAllowed());
 
   SealRequest req;
   req.plaintext_path = order_->program->path;
@@ -296,6 +358,8 @@ Status ServerSession::HandleCapabilities(ByteView body) {
   req.server_key = &*ctx_.identity.key;
   req.issued_at = UnixSeconds(ctx_.now());
   req.rights.export_plaintext = order_->program->may_export;
+  req.expected_size = order_->program->size;
+  req.expected_sha256 = order_->program->sha256;
   SEALDROP_ASSIGN(PackageSealer sealer, PackageSealer::Create(req));
   uint8_t total[8];
   StoreU64(total, sealer.total_size());
@@ -371,9 +435,11 @@ Status ServerSession::HandleCharge(const ControlMessage& m) {
     c.program_id = o.program->id;
     c.device_serial = o.device_serial;
     c.package_digest = o.digest_hex;
-    c.sign_receipt = [&](const std::string& receipt_id, int64_t issued_at) -> Result<std::string> {
+    c.again = o.again;
+    c.sign_receipt = [&](const std::string& receipt_id, int64_t issued_at,
+                         int64_t debited) -> Result<std::string> {
       ReceiptClaims claims{receipt_id, user_, o.program->id, o.program->name, o.program->version,
-                           o.program->price, o.device_serial, issued_at, ctx_.server_name};
+                           debited, o.device_serial, issued_at, ctx_.server_name};
       return JwsSign(*ctx_.identity.key, ctx_.identity.key->PublicKey().KeyId(), kReceiptJwsType,
                      AsBytes(EncodeReceiptClaims(claims)));
     };

@@ -9,9 +9,12 @@
 // Legal sequence per order (docs/protocol.md has the table):
 //   login                          -> welcome                        [ready]
 //   purchase | redownload          -> order; inner TLS server ready  [handshake]
+//     (a purchase the user already owns, or cannot pay for, is refused here;
+//     a purchase whose idempotency key was charged before resumes that one)
 //   inner handshake (device chain checked by the manufacturer roots, validity,
 //   CRL and the ledger's revocation list)                           [capabilities]
 //   inner Capabilities             -> key-wrap chain checked, same device,
+//                                     revocation and device limit checked,
 //                                     package sealed and streamed   [streaming]
 //   (stream done)                  -> inner PackageEnd              [await_received]
 //   inner Received(digest)         ->                               [await_charge]
@@ -42,6 +45,10 @@
 #include "protocol/tls_channel.h"
 
 namespace sealdrop {
+
+// The most processors one receipt may be delivered to; the data directory
+// refuses a configuration above it.
+inline constexpr int kMaxDeviceLimit = 100;
 
 struct ServerContext {
   Ledger* ledger = nullptr;
@@ -96,6 +103,8 @@ class ServerSession {
     std::string idempotency_key;
     std::optional<ProgramRecord> program;
     std::optional<ReceiptRecord> redownload;  // set for re-downloads
+    std::optional<ReceiptRecord> paid;        // a retried purchase that was charged before
+    bool again = false;                       // a deliberate second licence
     std::string device_serial;
     std::optional<PackageSealer> sealer;
     std::optional<PackageDigest> digest;
@@ -117,6 +126,8 @@ class ServerSession {
   Status HandleCharge(const ControlMessage& message);
   Status ProduceStream(bool flush);
   Status CheckDevice(const VerifiedLeaf& leaf);
+  Status CheckConfiguration() const;
+  Status CheckDeliveryAllowed();
   void Observe(std::string_view event, std::string_view detail = {});
 
   ServerContext& ctx_;

@@ -235,8 +235,9 @@ TEST_F(SessionTest, ReleaseForAnotherPackageIsRefused) {
   std::string old_release;
   first.release_filter = [&](std::string r) { old_release = r; return r; };
   ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  // Bob, so the second purchase is not refused as already owned.
   Loop second(*world_, device_);
-  second.Login("alice", "correct horse");
+  second.Login("bob", "battery staple");
   second.release_filter = [&](std::string) { return old_release; };
   auto st = second.Buy("hello", RandomHexId(16));
   ASSERT_FALSE(st.has_value());
@@ -301,6 +302,159 @@ TEST_F(SessionTest, InsufficientFundsChargesNothing) {
   EXPECT_EQ(st.error().code, ErrorCode::kInsufficientFunds);
   EXPECT_EQ(Balance("carol"), 10);
   EXPECT_FALSE(loop.licence.has_value());
+  // Refused at the purchase message: no inner handshake, nothing sealed.
+  EXPECT_TRUE(loop.relayed.empty());
+  EXPECT_TRUE(loop.staging.data.empty());
+}
+
+// The bytes of inner records the host relayed in either direction.
+size_t RelayedBytes(const Loop& loop) {
+  size_t n = 0;
+  for (const auto& b : loop.relayed) n += b.size();
+  return n;
+}
+
+ProgramRecord AddVersion(World& world, const std::string& version) {
+  ProgramRecord p = *world.ledger->FindProgram("hello", "1.0");
+  p.id = 0;
+  p.added_at = 0;
+  p.version = version;
+  return *world.ledger->AddProgram(p);
+}
+
+TEST_F(SessionTest, BuyingWhatYouOwnIsRefusedBeforeAnyHandshake) {
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  Loop second(*world_, device_);
+  second.Login("alice", "correct horse");
+  auto st = second.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kAlreadyOwned);
+  EXPECT_EQ(second.last_server_control.code, "already_owned");
+  EXPECT_NE(second.last_server_control.message.find("sealdrop get hello"), std::string::npos);
+  EXPECT_NE(second.last_server_control.message.find("--again"), std::string::npos);
+  EXPECT_TRUE(second.relayed.empty());
+  EXPECT_EQ(Balance(), 900);
+  EXPECT_EQ(world_->ledger->Receipts("alice")->size(), 1u);
+}
+
+TEST_F(SessionTest, AgainLetsADeliberateSecondPurchaseThrough) {
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  Loop second(*world_, device_);
+  second.Login("alice", "correct horse");
+  ControlMessage buy{.type = "purchase"};
+  buy.program = "hello";
+  buy.idempotency_key = RandomHexId(16);
+  buy.again = true;
+  second.server.OnControl(EncodeControl(buy));
+  auto reply = ParseControl(AsString(second.server.NextOutbound()->data));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->type, "order");
+  EXPECT_EQ(reply->price, 100);
+}
+
+TEST_F(SessionTest, ANewerVersionIsANewPurchase) {
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  AddVersion(*world_, "2.0");
+  Loop second(*world_, device_);
+  second.Login("alice", "correct horse");
+  auto st = second.Buy("hello", RandomHexId(16));
+  ASSERT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(second.host.order().version, "2.0");
+  EXPECT_EQ(Balance(), 800);
+}
+
+TEST_F(SessionTest, ARetriedPaidPurchaseCompletesThePaidVersionAfterANewRelease) {
+  std::string key = RandomHexId(16);
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  ASSERT_TRUE(first.Buy("hello", key).has_value());
+  AddVersion(*world_, "2.0");
+  Loop retry(*world_, device_);  // the client crashed after the charge and retries with its key
+  retry.Login("alice", "correct horse");
+  auto st = retry.Buy("hello", key);
+  ASSERT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(retry.host.order().version, "1.0");
+  EXPECT_EQ(retry.host.order().price, 0);
+  EXPECT_EQ(retry.host.charged().amount, 0);
+  EXPECT_EQ(retry.host.charged().receipt, first.host.charged().receipt);
+  EXPECT_EQ(Balance(), 900);
+  ASSERT_TRUE(retry.licence.has_value());
+  // The key names hello; it cannot buy anything else.
+  Loop other(*world_, device_);
+  other.Login("alice", "correct horse");
+  auto wrong = other.Buy("hello-other", key);
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code, ErrorCode::kRefused);
+  EXPECT_TRUE(other.relayed.empty());
+}
+
+TEST_F(SessionTest, DeviceLimitIsRefusedBeforeSealing) {
+  world_->server.device_limit = 1;
+  Loop first(*world_, device_);
+  first.Login("alice", "correct horse");
+  ASSERT_TRUE(first.Buy("hello", RandomHexId(16)).has_value());
+  Device second_device = world_->MakeDevice({"dev-0002"});
+  Loop second(*world_, second_device);
+  second.Login("alice", "correct horse");
+  auto st = second.Redownload(first.host.charged().receipt);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kRefused) << st.error().message;
+  // The handshake happened; the package (200000 bytes) was never sealed.
+  EXPECT_LT(RelayedBytes(second), 50000u);
+  EXPECT_TRUE(second.staging.data.empty());
+  EXPECT_FALSE(second.licence.has_value());
+}
+
+TEST_F(SessionTest, ANonsensicalDeviceLimitRefusesOrdersBeforeAnyWork) {
+  for (int limit : {0, -5, kMaxDeviceLimit + 1}) {
+    world_->server.device_limit = limit;
+    Loop loop(*world_, device_);
+    loop.Login("alice", "correct horse");
+    auto st = loop.Buy("hello", RandomHexId(16));
+    ASSERT_FALSE(st.has_value());
+    EXPECT_EQ(st.error().code, ErrorCode::kInternal);
+    EXPECT_TRUE(loop.relayed.empty());
+    EXPECT_EQ(Balance(), 1000);
+  }
+}
+
+TEST_F(SessionTest, AReplacedProgramFileIsNotSoldAndNothingIsCharged) {
+  Bytes other = world_->ProgramBytes();
+  other[other.size() / 2] ^= 0x01;  // same size, other bytes
+  std::vector<std::string> log;
+  world_->server.observe = [&](std::string_view event, std::string_view detail) {
+    if (event == "session_failed") log.emplace_back(detail);
+  };
+  ASSERT_TRUE(WriteFileAtomic(world_->program_path, other).has_value());
+  Loop loop(*world_, device_);
+  loop.Login("alice", "correct horse");
+  auto st = loop.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(Balance(), 1000);
+  EXPECT_FALSE(loop.licence.has_value());
+  EXPECT_FALSE(loop.staging.finished);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("hello 1.0"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find("SHA-256"), std::string::npos) << log[0];
+  // The customer hears no path or digest.
+  EXPECT_EQ(loop.last_server_control.message.find(world_->program_path.string()), std::string::npos);
+
+  other.resize(other.size() - 1);  // and a truncated one
+  log.clear();
+  ASSERT_TRUE(WriteFileAtomic(world_->program_path, other).has_value());
+  Loop again(*world_, device_);
+  again.Login("alice", "correct horse");
+  ASSERT_FALSE(again.Buy("hello", RandomHexId(16)).has_value());
+  EXPECT_EQ(Balance(), 1000);
+  EXPECT_TRUE(again.staging.data.empty());
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("bytes but was recorded as"), std::string::npos) << log[0];
 }
 
 TEST_F(SessionTest, FailedLoginsAcrossSessionsAreLimited) {

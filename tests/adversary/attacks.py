@@ -196,9 +196,10 @@ def a03():
 def a04():
     led = Ledger("carol")
     h = login("carol")
-    order, trp = honest_download(h, TRP1)
+    trp = Processor(TRP1)
     try:
-        expect_refused(lambda: h.charge(order["order_id"]), who="server", codes=["insufficient_funds"])
+        # Refused at the order, before anything is sealed or relayed.
+        expect_refused(lambda: h.start(program="hello"), who="server", codes=["insufficient_funds"])
         # A release made up by the host, and one from another purchase.
         fake = b64url(b'{"alg":"ES256"}') + "." + b64url(b"{}") + "." + b64url(b"x" * 64)
         expect_refused(lambda: Host.release(trp, fake, fake), who="processor")

@@ -198,11 +198,16 @@ class Host:
     def balance(self):
         return self.control({"type": "balance"}, expect="balance")["balance"]
 
-    def start(self, program=None, receipt=None, key=None):
+    def start(self, program=None, receipt=None, key=None, again=True):
+        """again: a second licence of a version the user owns (the attacks buy
+        the same program over and over); without it the server refuses."""
         if receipt is not None:
             return self.control({"type": "redownload", "receipt": receipt}, expect="order")
-        return self.control({"type": "purchase", "program": program,
-                             "idempotency_key": key or os.urandom(12).hex()}, expect="order")
+        message = {"type": "purchase", "program": program,
+                   "idempotency_key": key or os.urandom(12).hex()}
+        if again:
+            message["again"] = True
+        return self.control(message, expect="order")
 
     def relay(self, trp, tamper=None, record=None, timeout=30):
         """Relays until the processor reports the download complete.

@@ -4,6 +4,7 @@
 
 #include "base/files.h"
 #include "crypto/random.h"
+#include "crypto/sha256.h"
 #include "ledger/sqlite_ledger.h"
 
 namespace sealdrop::testing {
@@ -69,7 +70,7 @@ std::unique_ptr<World> World::Create(size_t program_size) {
   p.kind = "data";
   p.path = w->program_path.string();
   p.size = program.size();
-  p.sha256 = std::string(64, '0');
+  p.sha256 = Sha256Hex(program);  // the sealer checks the file against it
   WORLD_CHECK(w->ledger->AddProgram(p));
   return w;
 }
