@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -16,6 +17,7 @@
 #include "crypto/sha256.h"
 #include "ledger/sqlite_ledger.h"
 #include "package/protected_elf.h"
+#include "protocol/server_session.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
@@ -23,20 +25,77 @@ using nlohmann::json;
 
 namespace {
 Result<ServerConfig> ReadConfig(const fs::path& data) {
-  auto text = ReadTextFile(data / "config.json", 1 << 20);
-  if (!text)
+  const fs::path path = data / "config.json";
+  // A directory this user may not enter or read is a permission problem, not
+  // a missing directory: say which, so the operator fixes the right thing.
+  if (::access(path.c_str(), R_OK) != 0) {
+    int err = errno;
+    if (err == EACCES || err == EPERM)
+      return Fail(ErrorCode::kRefused,
+                  "permission denied reading " + path.string() +
+                      "; run sealdropd as the user that owns " + data.string() +
+                      " or give this user read access to it");
+    if (err != ENOENT && err != ENOTDIR)
+      return Fail(ErrorCode::kIo, "cannot read " + path.string() + ": " + std::strerror(err));
     return Fail(ErrorCode::kNotFound, data.string() + " is not a sealdropd data directory (run 'sealdropd init' first)");
+  }
+  auto text = ReadTextFile(path, 1 << 20);
+  if (!text) return std::unexpected(text.error());
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Fail(ErrorCode::kMalformed, data.string() + "/config.json is damaged");
   ServerConfig c;
   try {
     c.name = j.at("name");
     c.hosts = j.at("hosts").get<std::vector<std::string>>();
-    c.device_limit = j.value("device_limit", 3);
+    if (auto it = j.find("device_limit"); it != j.end()) {
+      // Read wide, so 4294967299 is not taken for 3.
+      if (!it->is_number_integer())
+        return Fail(ErrorCode::kMalformed, path.string() + ": device_limit must be a whole number from 1 to " +
+                                               std::to_string(kMaxDeviceLimit));
+      std::string shown = it->is_number_unsigned() ? std::to_string(it->get<uint64_t>())
+                                                    : std::to_string(it->get<int64_t>());
+      bool in_range = it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t{kMaxDeviceLimit}
+                                               : it->get<int64_t>() >= 1 && it->get<int64_t>() <= kMaxDeviceLimit;
+      if (!in_range || it->get<int64_t>() < 1)
+        return Fail(ErrorCode::kInvalidArgument,
+                    path.string() + ": the device limit " + shown + " is outside the allowed range 1 to " +
+                        std::to_string(kMaxDeviceLimit) + "; correct device_limit and start again");
+      c.device_limit = static_cast<int>(it->get<int64_t>());
+    }
   } catch (const json::exception&) {
     return Fail(ErrorCode::kMalformed, data.string() + "/config.json is damaged");
   }
+  if (auto st = ValidateServerConfig(c); !st)
+    return Fail(st.error().code, path.string() + ": " + st.error().message);
   return c;
+}
+
+// A private key others can read is no longer private: refuse to use it.
+Status CheckKeyFileMode(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return Fail(ErrorCode::kIo, "cannot read the server key " + path.string() + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return Fail(ErrorCode::kInvalidArgument, "the server key " + path.string() + " is not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Fail(ErrorCode::kRefused, "the server key " + path.string() + " can be read by other users (mode " +
+                                         mode + "); restrict it with `chmod 600`");
+  }
+  return Ok();
+}
+
+bool ValidHost(const std::string& h) {
+  // A DNS name (letters, digits, '-', '.', a leading "*." wildcard) or an IP
+  // address (digits, hex, '.', ':'), as the certificate request carries it.
+  if (h.empty() || h.size() > 253 || h.front() == '.' || h.front() == '-') return false;
+  std::string_view rest = h;
+  if (rest.starts_with("*.")) rest.remove_prefix(2);
+  if (rest.empty()) return false;
+  for (char c : rest)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':')) return false;
+  return true;
 }
 
 // Names become file names on the client: no leading dot, no separators.
@@ -48,8 +107,31 @@ bool ValidName(const std::string& s) {
 }
 }  // namespace
 
+Status ValidateServerConfig(const ServerConfig& c) {
+  bool name_ok = !c.name.empty() && c.name.size() <= kMaxServerNameSize;
+  for (char ch : c.name) name_ok &= static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f;
+  if (!name_ok)
+    return Fail(ErrorCode::kInvalidArgument,
+                "the server name must be 1 to " + std::to_string(kMaxServerNameSize) +
+                    " characters without control characters (it becomes the certificate's common name)");
+  if (c.hosts.empty() || c.hosts.size() > kMaxServerHosts)
+    return Fail(ErrorCode::kInvalidArgument, "the server needs 1 to " + std::to_string(kMaxServerHosts) +
+                                                 " host names (--host), the names clients connect to");
+  for (const auto& h : c.hosts)
+    if (!ValidHost(h))
+      return Fail(ErrorCode::kInvalidArgument,
+                  "the host \"" + h.substr(0, 64) +
+                      "\" is neither a DNS name nor an IP address; give each --host as, for example, "
+                      "store.example.com or 192.0.2.10");
+  if (c.device_limit < 1 || c.device_limit > kMaxDeviceLimit)
+    return Fail(ErrorCode::kInvalidArgument,
+                "the device limit " + std::to_string(c.device_limit) + " is outside the allowed range 1 to " +
+                    std::to_string(kMaxDeviceLimit) + " (devices one receipt may be delivered to)");
+  return Ok();
+}
+
 Status InitServerData(const fs::path& data, const ServerConfig& config) {
-  if (config.name.empty()) return Fail(ErrorCode::kInvalidArgument, "the server needs a --name");
+  SEALDROP_TRY(ValidateServerConfig(config));
   return BuildDirectory(data, 0700, [&](const fs::path& tmp) -> Status {
     SEALDROP_ASSIGN(EcPrivateKey key, EcPrivateKey::Generate());
     SecretBytes pem = key.ToPkcs8Pem();
@@ -139,6 +221,7 @@ Result<LoadedServer> LoadServerData(const fs::path& data) {
                                           data.string() + " --cert SERVER.pem'");
   s.cert_chain_pem = *chain_pem;
   SEALDROP_ASSIGN(auto chain, Certificate::AllFromPem(*chain_pem));
+  SEALDROP_TRY(CheckKeyFileMode(data / "server.key"));
   SEALDROP_ASSIGN(Bytes raw, ReadFile(data / "server.key", 64 * 1024));
   SecretBytes key_pem(raw, SecretAccess{});
   SecureWipe(raw.data(), raw.size());

@@ -30,8 +30,15 @@ namespace sealdrop {
 struct ServerConfig {
   std::string name;
   std::vector<std::string> hosts;
-  int device_limit = 3;
+  int device_limit = 3;  // 1 to kMaxDeviceLimit (protocol/server_session.h)
 };
+
+inline constexpr size_t kMaxServerNameSize = 64;  // an X.509 common name's upper bound
+inline constexpr size_t kMaxServerHosts = 32;
+
+// Checks every value; `init` checks what it is given and every load checks
+// config.json again, which an operator may have edited by hand.
+Status ValidateServerConfig(const ServerConfig& config);
 
 Status InitServerData(const std::filesystem::path& data, const ServerConfig& config);
 Status InstallServerFiles(const std::filesystem::path& data, const std::filesystem::path& cert,
@@ -49,7 +56,8 @@ struct LoadedServer {
 
 // Opens the ledger only (admin commands that need no certificate).
 Result<std::unique_ptr<Ledger>> OpenServerLedger(const std::filesystem::path& data);
-// Loads everything `serve` needs; fails with the missing step named.
+// Loads everything `serve` needs; fails with the missing step named, and
+// refuses a server.key that group or others may read.
 Result<LoadedServer> LoadServerData(const std::filesystem::path& data);
 
 // Copies FILE into DATA/programs and registers it. Kind is "elf" for ELF

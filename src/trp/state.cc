@@ -1,6 +1,11 @@
 #include "trp/state.h"
 
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 #include <chrono>
 #include <ctime>
@@ -22,7 +27,22 @@ constexpr size_t kMaxStateFile = 1 << 20;
 Bytes SealAad(std::string_view role) { return ToBytes("sealdrop trp key v1 " + std::string(role)); }
 
 Result<SecretBytes> LoadRootKey(const fs::path& state) {
-  SEALDROP_ASSIGN(Bytes raw, ReadFile(state / "root.key", 64));
+  // Every sealed key opens under this one: readable by anyone but the
+  // processor's own user, it would give them all away.
+  const fs::path path = state / "root.key";
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return Fail(ErrorCode::kIo, "cannot read the processor's root key " + path.string() + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return Fail(ErrorCode::kInvalidArgument, "the processor's root key " + path.string() + " is not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Fail(ErrorCode::kRefused, "the processor's root key " + path.string() +
+                                         " can be read by other users (mode " + mode +
+                                         "); restrict it with `chmod 600`");
+  }
+  SEALDROP_ASSIGN(Bytes raw, ReadFile(path, 64));
   if (raw.size() != kAes256KeySize) {
     SecureWipe(raw.data(), raw.size());
     return Fail(ErrorCode::kIo, "the processor's root key is damaged");
