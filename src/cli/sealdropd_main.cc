@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "base/time_format.h"
 #include "cli/cli_common.h"
 #include "server/data_dir.h"
 #include "server/http_server.h"
@@ -28,6 +29,25 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
     return Fail(ErrorCode::kInvalidArgument, "--listen has no valid port number (0-65535)");
   }
 }
+
+std::string Rfc3339(int64_t unix_seconds) {
+  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
+}
+
+// The printed line for `device revoke`: what the store knew of the serial.
+std::string RevokeMessage(const RevokeOutcome& r) {
+  const DeviceRecord& d = r.device;
+  if (r.already_revoked)
+    return "processor " + d.serial + " was already revoked on " + Rfc3339(d.revoked_at) + " (" + d.revoke_reason +
+           "); nothing changed";
+  if (d.deliveries == 0)
+    return "no processor with serial " + d.serial +
+           " has been seen by this store; it is revoked anyway and will be refused if it connects";
+  return "processor " + d.serial + " is revoked (" + std::to_string(d.receipts) + " receipts, " +
+         std::to_string(d.deliveries) + " deliveries, last seen " + Rfc3339(d.last_seen) +
+         "); it will be refused from now on";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +112,10 @@ int main(int argc, char** argv) {
   device_revoke->add_option("DATA", data, "Data directory")->required();
   device_revoke->add_option("SERIAL", serial, "Device serial (as printed by 'sealdrop-trp init')")->required();
   device_revoke->add_option("--reason", reason, "Reason kept in the audit log");
+  auto* device_list = device->add_subcommand(
+      "list", "List the processors seen in deliveries and those revoked, with their counts and status");
+  device_list->add_option("DATA", data, "Data directory")->required();
+  device_list->add_flag("--json", as_json, "Print JSON (times in RFC 3339 UTC)");
 
   auto* audit = app.add_subcommand("audit", "Audit log");
   audit->require_subcommand(1);
@@ -196,8 +220,42 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*device_revoke) {
-    auto st = (*ledger)->RevokeDevice(serial, reason);
-    if (!st) return cli::Report(kProg, st.error());
+    auto revoked = (*ledger)->RevokeDevice(serial, reason);
+    if (!revoked) {
+      Error e = revoked.error();
+      if (e.code == ErrorCode::kInvalidArgument && e.message.starts_with("the device serial"))
+        e.message += "; give the serial as 'sealdrop-trp init' printed it";
+      return cli::Report(kProg, e);
+    }
+    std::cout << RevokeMessage(*revoked) << "\n";
+    return 0;
+  }
+  if (*device_list) {
+    auto devices = (*ledger)->Devices();
+    if (!devices) return cli::Report(kProg, devices.error());
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& d : *devices) {
+      auto when = [](int64_t t) { return t == 0 ? std::string() : Rfc3339(t); };
+      if (as_json) {
+        nlohmann::json j = {{"serial", d.serial},         {"receipts", d.receipts},
+                            {"deliveries", d.deliveries}, {"first_seen", nullptr},
+                            {"last_seen", nullptr},       {"revoked", d.revoked}};
+        if (d.first_seen != 0) j["first_seen"] = when(d.first_seen);
+        if (d.last_seen != 0) j["last_seen"] = when(d.last_seen);
+        if (d.revoked) {
+          j["revoked_at"] = when(d.revoked_at);
+          j["revoke_reason"] = d.revoke_reason;
+        }
+        arr.push_back(std::move(j));
+      } else {
+        std::cout << d.serial << "\t" << d.receipts << " receipts\t" << d.deliveries << " deliveries\t"
+                  << (d.first_seen ? when(d.first_seen) : "never seen") << "\t"
+                  << (d.last_seen ? when(d.last_seen) : "-") << "\t"
+                  << (d.revoked ? "revoked " + when(d.revoked_at) + " (" + d.revoke_reason + ")" : "active")
+                  << "\n";
+      }
+    }
+    if (as_json) std::cout << arr.dump(2) << "\n";
     return 0;
   }
   if (*audit_verify) {
