@@ -18,6 +18,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 #include <cstring>
@@ -101,8 +102,29 @@ std::vector<std::string> PathParts(const std::string& path) {
   return parts;
 }
 
+// The uid that stands for root in this process's user namespace. A root
+// processor sees root as 0. An unprivileged processor lives in a user
+// namespace that maps only its own uid (trp/confine.h), where root's files,
+// like those of every other unmapped user, show the overflow uid: there the
+// check can tell "not the processor's uid" and "not writable by group or
+// others", but not root from another user (docs/threat-model.md, 7.3).
+uid_t RootAsSeenHere() {
+  static const uid_t root = [] {
+    // procfs files report no size: read them as streams.
+    std::ifstream map("/proc/self/uid_map");
+    uint64_t inside = 0, outside = 0, count = 0;
+    while (map >> inside >> outside >> count)
+      if (outside == 0 && count > 0) return static_cast<uid_t>(inside);
+    std::ifstream overflow("/proc/sys/kernel/overflowuid");
+    uint64_t id = 65534;
+    overflow >> id;
+    return static_cast<uid_t>(id);
+  }();
+  return root;
+}
+
 std::string OwnerProblem(const std::string& path, const struct stat& st) {
-  if (st.st_uid != 0) return path + " is not owned by root";
+  if (st.st_uid != RootAsSeenHere()) return path + " is not owned by root";
   if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
     return path + " is writable by group or others";
   return {};
@@ -146,7 +168,7 @@ std::string RootControlProblem(const std::string& path) {
     ssize_t n = ::readlink(next.c_str(), target, sizeof target);
     if (n <= 0 || n == static_cast<ssize_t>(sizeof target)) return next + " is a symbolic link that cannot be read";
     std::string link(target, static_cast<size_t>(n));
-    if (link.front() == '/') current = "/";
+    if (link.front() == '/') current = std::string(1, '/');
     std::vector<std::string> more = PathParts(link);
     todo.insert(todo.end(), more.rbegin(), more.rend());
   }
