@@ -18,7 +18,6 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <thread>
 #include <cstring>
@@ -30,6 +29,7 @@
 #include "package/package_file.h"
 #include "package/protected_elf.h"
 #include "trp/licences.h"
+#include "trp/loader_check.h"
 
 namespace sealdrop {
 namespace {
@@ -89,91 +89,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-std::vector<std::string> PathParts(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t at = 0;
-  while (at <= path.size()) {
-    size_t end = path.find('/', at);
-    if (end == std::string::npos) end = path.size();
-    if (end > at) parts.push_back(path.substr(at, end - at));
-    at = end + 1;
-  }
-  return parts;
-}
-
-// The uid that stands for root in this process's user namespace. A root
-// processor sees root as 0. An unprivileged processor lives in a user
-// namespace that maps only its own uid (trp/confine.h), where root's files,
-// like those of every other unmapped user, show the overflow uid: there the
-// check can tell "not the processor's uid" and "not writable by group or
-// others", but not root from another user (docs/threat-model.md, 7.3).
-uid_t RootAsSeenHere() {
-  static const uid_t root = [] {
-    // procfs files report no size: read them as streams.
-    std::ifstream map("/proc/self/uid_map");
-    uint64_t inside = 0, outside = 0, count = 0;
-    while (map >> inside >> outside >> count)
-      if (outside == 0 && count > 0) return static_cast<uid_t>(inside);
-    std::ifstream overflow("/proc/sys/kernel/overflowuid");
-    uint64_t id = 65534;
-    overflow >> id;
-    return static_cast<uid_t>(id);
-  }();
-  return root;
-}
-
-std::string OwnerProblem(const std::string& path, const struct stat& st) {
-  if (st.st_uid != RootAsSeenHere()) return path + " is not owned by root";
-  if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-    return path + " is writable by group or others";
-  return {};
-}
-
-// Why someone other than root could change what the absolute `path` names on
-// this machine, or empty if only root can: every directory from / down, and
-// the last component, must be owned by root and not writable by group or
-// others, and every symbolic link on the way is followed under the same
-// rule. A missing component ends the walk: the directory above it is root's,
-// so nobody else can create it later. The walk is done by hand, not with
-// realpath, so that a link's own directory is checked as well as its target.
-std::string RootControlProblem(const std::string& path) {
-  std::vector<std::string> todo = PathParts(path);
-  std::reverse(todo.begin(), todo.end());  // a stack: the next component last
-  std::string current = "/";
-  struct stat st {};
-  if (::lstat("/", &st) != 0) return std::string("/ cannot be examined: ") + std::strerror(errno);
-  if (std::string p = OwnerProblem("/", st); !p.empty()) return p;
-  int links = 0;
-  while (!todo.empty()) {
-    std::string part = std::move(todo.back());
-    todo.pop_back();
-    if (part == ".") continue;
-    if (part == "..") {
-      current = current.substr(0, std::max<size_t>(1, current.rfind('/')));
-      continue;
-    }
-    std::string next = current == "/" ? "/" + part : current + "/" + part;
-    if (::lstat(next.c_str(), &st) != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return {};
-      return next + " cannot be examined: " + std::strerror(errno);
-    }
-    if (std::string p = OwnerProblem(next, st); !p.empty()) return p;
-    if (!S_ISLNK(st.st_mode)) {
-      current = std::move(next);
-      continue;
-    }
-    if (++links > 40) return path + " goes through too many symbolic links";
-    char target[4096];
-    ssize_t n = ::readlink(next.c_str(), target, sizeof target);
-    if (n <= 0 || n == static_cast<ssize_t>(sizeof target)) return next + " is a symbolic link that cannot be read";
-    std::string link(target, static_cast<size_t>(n));
-    if (link.front() == '/') current = std::string(1, '/');
-    std::vector<std::string> more = PathParts(link);
-    todo.insert(todo.end(), more.rbegin(), more.rend());
-  }
-  return {};
-}
 
 // The decrypted program must not need a writable and executable page, and
 // its loader must reach only what root controls: a library found in a

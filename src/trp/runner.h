@@ -19,7 +19,8 @@
 // Every DT_RPATH/DT_RUNPATH directory must be absolute, free of $ORIGIN,
 // $LIB and $PLATFORM, and owned by root and not writable by group or others
 // on this machine, with every directory above it and every symbolic link on
-// the way; so must an interpreter or a DT_NEEDED entry given by path
+// the way (trp/loader_check.h, which also says how a processor that is not
+// root tells root's files from others'); so must an interpreter or a DT_NEEDED entry given by path
 // (package/elf.h, CheckLibrarySearchPaths). The environment is built from
 // scratch, so no LD_* or GLIBC_TUNABLES variable reaches the loader; what
 // else it reads (/etc/ld.so.preload, /etc/ld.so.cache, the system library

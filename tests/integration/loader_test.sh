@@ -23,8 +23,11 @@ login alice alice-password >/dev/null
 
 elf="$work/elf"
 run="$work/run"
-marker="$work/MARKER-the-host-library-ran"
-mkdir -p "$elf" "$run/vlib"
+# Where the host's library leaves its mark: writable by any uid, so an
+# unprivileged processor's program could write it too.
+marker="$work/pub/MARKER-the-host-library-ran"
+mkdir -p "$elf" "$run/vlib" "$work/pub"
+chmod 0777 "$work/pub"
 cd "$run"
 
 echo "# building the programs and the host's library"
@@ -125,6 +128,37 @@ rm -f "$good_dir/libm.so.6"
 check "the host's library never ran in any of these runs" test ! -e "$marker"
 as alice dev1 run good -- a b >good.out 2>good.err; code=$?
 if [ "$code" = 5 ]; then ok "restored to root's, the program runs again"; else not_ok "restored, exit $code"; sed 's/^/#   /' good.err; fi
+
+echo "# a processor that is not root tells root's directories from another user's"
+# It runs in a user namespace that maps only its own uid, where root and every
+# other user look alike; it asks a helper left outside that namespace.
+st="$work/unpriv"
+trp init "$st" >/dev/null 2>&1
+ca issue "$work/mfr" --csr "$st/identity.csr" --profile device --out "$work/unpriv-id.pem" >/dev/null
+ca issue "$work/mfr" --csr "$st/keywrap.csr" --profile device --out "$work/unpriv-kw.pem" >/dev/null
+trp install "$st" --cert "$work/unpriv-id.pem" --cert "$work/unpriv-kw.pem" --trust "$work/vendor/ca.pem"
+mkdir "$work/unpriv-sock"
+chown -R 65534:65534 "$st" "$work/unpriv-sock"
+chmod 0755 "$work"
+setpriv --reuid=65534 --regid=65534 --clear-groups \
+  "$BIN/sealdrop-trp" serve "$st" --socket "$work/unpriv-sock/trp.sock" 2>>"$work/unpriv.log" &
+pids+=($!)
+wait_for "$work/unpriv-sock/trp.sock"
+chmod 0666 "$work/unpriv-sock/trp.sock"
+ln -s "$work/unpriv-sock/trp.sock" "$work/unpriv.sock"
+check "the unprivileged processor confined itself" bash -c "! grep -q 'programs will not be run' '$work/unpriv.log'"
+check "alice buys good for the unprivileged processor" as alice unpriv buy good
+cd "$work/pub"
+as alice unpriv run good -- a b >good.out 2>good.err; code=$?
+if [ "$code" = 5 ]; then ok "it runs there with its root-owned search directory"; else not_ok "it runs there (exit $code)"; sed 's/^/#   /' good.err; fi
+cp "$run/vlib/libm.so.6" "$good_dir/libm.so.6"
+chown 1:1 "$good_dir"
+refuses "a search directory of another user, mode 0755, is refused there too" \
+  "$good_dir is not owned by root" as alice unpriv run good
+check "the host's library never ran under the unprivileged processor" test ! -e "$marker"
+chown 0:0 "$good_dir"
+rm -f "$good_dir/libm.so.6"
+cd "$run"
 
 echo "# running a data package says what to do"
 printf 'some data\n' > "$work/notes.txt"
