@@ -105,7 +105,14 @@ Status CheckImage(int fd, uint64_t size, const std::string& name) {
   if (st) st = CheckLibrarySearchPaths(*image);
   ::munmap(map, size);
   if (!st) return Fail(ErrorCode::kRefused, "the processor will not run " + name + ": " + st.error().message);
-  for (const LoaderPath& p : LoaderPaths(*image))
+  std::vector<LoaderPath> paths = LoaderPaths(*image);
+  // What glibc's loader reads for every dynamic program: a preload list
+  // whose libraries it maps first, and the cache that says where each
+  // library is. Normally root's; checked, not assumed.
+  if (image->is_dynamic || !image->interpreter.empty())
+    for (const char* file : {"/etc/ld.so.preload", "/etc/ld.so.cache"})
+      paths.push_back({file, "loader's " + std::string(file)});
+  for (const LoaderPath& p : paths)
     if (std::string problem = RootControlProblem(p.path); !problem.empty())
       return Fail(ErrorCode::kRefused, "the processor will not run " + name + ": its " + p.what +
                                            " is not under root's sole control on this machine (" + problem +
