@@ -1,6 +1,6 @@
 // ParseElf on arbitrary bytes, then everything that reads its result:
 // ClassifySection for every section, ProtectedRanges, CheckNoWritableCode,
-// and PlanProtectedElf (what the server decides before sealing a program,
+// CheckLibrarySearchPaths and LoaderPaths, and PlanProtectedElf (what the server decides before sealing a program,
 // and what `sealdrop inspect` shows of a stored package).
 //
 // Checks beyond crashes, from package/elf.h's promises:
@@ -8,6 +8,8 @@
 //  - ProtectedRanges, when it succeeds, returns non-empty, sorted, disjoint,
 //    non-touching ranges inside the file that cover every encrypted section
 //    and overlap no plaintext section, the ELF header or a header table;
+//  - a program CheckLibrarySearchPaths accepts has only absolute loader
+//    paths without loader variables;
 //  - PlanProtectedElf agrees with the pieces it is made of, and its hash is
 //    PlainPartsHash over the same ranges.
 #include <elf.h>
@@ -88,9 +90,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   auto writable = CheckNoWritableCode(img);
+  auto searched = CheckLibrarySearchPaths(img);
+  for (const LoaderPath& p : LoaderPaths(img))
+    FUZZ_CHECK(!searched || (p.path.starts_with('/') && p.path.find('$') == std::string::npos),
+               "CheckLibrarySearchPaths accepted the loader path " + p.path);
 
-  FUZZ_CHECK(plan.has_value() == (writable.has_value() && ranges.has_value() && ranges->size() <= kMaxProtectedRanges),
-             "PlanProtectedElf disagrees with CheckNoWritableCode/ProtectedRanges");
+  FUZZ_CHECK(plan.has_value() == (writable.has_value() && searched.has_value() && ranges.has_value() &&
+                                  ranges->size() <= kMaxProtectedRanges),
+             "PlanProtectedElf disagrees with CheckNoWritableCode/CheckLibrarySearchPaths/ProtectedRanges");
   if (plan) {
     FUZZ_CHECK(plan->ranges == *ranges, "PlanProtectedElf's ranges differ");
     FUZZ_CHECK(plan->plain_sha256 == PlainPartsHash(file, plan->ranges) && plan->plain_sha256.size() == 32,

@@ -7,6 +7,9 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <string_view>
+
+#include "base/reader.h"
 
 namespace sealdrop {
 namespace {
@@ -134,13 +137,26 @@ Status ReadDynamic(ByteView file, ElfImage& img) {
       if (dynamic != nullptr) return std::unexpected(Bad("it has two dynamic sections"));
       dynamic = &s;
     }
+  // The loader reads the table PT_DYNAMIC points at, not the section: the
+  // two must be the same bytes, or what is checked here is not what runs.
+  for (const ElfSegment& seg : img.segments) {
+    if (seg.type != PT_DYNAMIC) continue;
+    if (dynamic == nullptr || seg.offset != dynamic->offset || seg.file_size != dynamic->size)
+      return std::unexpected(Bad("its PT_DYNAMIC segment is not its .dynamic section"));
+  }
   if (dynamic == nullptr) return Ok();
   img.is_dynamic = true;
   if (dynamic->size % sizeof(Elf64_Dyn) != 0) return std::unexpected(Bad(".dynamic has a partial entry"));
   SEALDROP_ASSIGN(const ElfSection* strings, LinkedTable(img, *dynamic, SHT_STRTAB));
   uint64_t flags = 0, flags_1 = 0;
-  for (uint64_t off = 0; off < dynamic->size; off += sizeof(Elf64_Dyn)) {
-    auto d = Load<Elf64_Dyn>(file, dynamic->offset + off);
+  // ReadHeaders checked that the section lies inside the file.
+  Reader entries(file.subspan(dynamic->offset, dynamic->size));
+  while (!entries.empty()) {
+    ByteView raw;
+    if (!entries.ReadBytes(sizeof(Elf64_Dyn), &raw)) return std::unexpected(Bad(".dynamic has a partial entry"));
+    // ELF fields are little-endian, the Reader's integers big-endian: the
+    // Reader bounds the entry, Load decodes it on this little-endian host.
+    auto d = Load<Elf64_Dyn>(raw, 0);
     if (d.d_tag == DT_NULL) break;
     switch (d.d_tag) {
       case DT_NEEDED: {
@@ -150,8 +166,15 @@ Status ReadDynamic(ByteView file, ElfImage& img) {
         break;
       }
       case DT_SONAME: { SEALDROP_ASSIGN(img.soname, StringAt(file, *strings, d.d_un.d_val)); break; }
-      case DT_RPATH: { SEALDROP_ASSIGN(img.rpath, StringAt(file, *strings, d.d_un.d_val)); break; }
-      case DT_RUNPATH: { SEALDROP_ASSIGN(img.runpath, StringAt(file, *strings, d.d_un.d_val)); break; }
+      case DT_RPATH:
+      case DT_RUNPATH: {
+        SEALDROP_ASSIGN(std::string value, StringAt(file, *strings, d.d_un.d_val));
+        bool runpath = d.d_tag == DT_RUNPATH;
+        (runpath ? img.runpath : img.rpath) = value;
+        img.search_paths.push_back({runpath, std::move(value)});
+        if (img.search_paths.size() > 64) return std::unexpected(Bad("it has too many library search paths"));
+        break;
+      }
       case DT_TEXTREL: img.text_relocations = true; break;
       case DT_FLAGS: flags = d.d_un.d_val; break;
       case DT_FLAGS_1: flags_1 = d.d_un.d_val; break;
@@ -233,6 +256,55 @@ Status ReadSymbols(ByteView file, ElfImage& img) {
     img.imports.push_back(std::move(s));
   }
   return Ok();
+}
+
+// Directories in which anyone may create files or directories on a usual
+// Linux system, or which belong to users: a program must not ask the loader
+// to look there. The processor checks the real ownership when the program
+// runs; this list gives the vendor the reason at 'program add'.
+constexpr std::string_view kHostWritablePlaces[] = {"/tmp", "/var/tmp", "/dev/shm", "/run/shm", "/run/user",
+                                                     "/run/lock", "/var/lock", "/var/crash", "/home", "/root",
+                                                     "/media", "/mnt", "/proc", "/dev/fd"};
+
+constexpr std::string_view kFix = "rebuild without -rpath or with an absolute root-owned directory";
+
+// Why `path` (a directory or file the loader would open) is not acceptable,
+// or empty if it is.
+std::string UnsafeLoaderPath(std::string_view path) {
+  if (path.empty()) return "is empty, which the loader reads as the working directory the host chooses for 'run'";
+  if (path.find('$') != std::string_view::npos)
+    return "uses a loader variable ($ORIGIN, $LIB or $PLATFORM), which the loader expands to a place that depends "
+           "on how the program is started";
+  if (path.front() != '/')
+    return "is a relative directory, which the loader resolves against the working directory the host chooses "
+           "for 'run'";
+  for (size_t at = 0; at < path.size();) {
+    size_t end = path.find('/', at);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(at, end - at);
+    if (part == "." || part == "..") return "has a '.' or '..' component; give the directory's plain absolute path";
+    at = end + 1;
+  }
+  for (std::string_view place : kHostWritablePlaces)
+    if (path == place || (path.starts_with(place) && path[place.size()] == '/'))
+      return "lies under " + std::string(place) + ", where the host, not root, decides what is there";
+  return {};
+}
+
+std::string Quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// The directories of a DT_RPATH or DT_RUNPATH list: the loader splits it at
+// ':' (glibc's decompose_rpath), and keeps empty elements, which mean the
+// working directory.
+std::vector<std::string_view> SearchDirectories(const std::string& list) {
+  std::vector<std::string_view> dirs;
+  size_t at = 0;
+  for (;;) {
+    size_t end = list.find(':', at);
+    dirs.push_back(std::string_view(list).substr(at, end == std::string::npos ? std::string::npos : end - at));
+    if (end == std::string::npos) return dirs;
+    at = end + 1;
+  }
 }
 
 bool Overlaps(uint64_t a_off, uint64_t a_size, uint64_t b_off, uint64_t b_size) {
@@ -324,6 +396,37 @@ Result<std::vector<FileRange>> ProtectedRanges(const ElfImage& img, uint64_t fil
       if (Overlaps(r.offset, r.size, p.offset, p.size))
         return Fail(ErrorCode::kInvalidArgument, "the ELF file cannot be protected: an encrypted section overlaps " + what);
   return merged;
+}
+
+Status CheckLibrarySearchPaths(const ElfImage& img) {
+  for (const ElfSearchPath& sp : img.search_paths)
+    for (std::string_view dir : SearchDirectories(sp.value))
+      if (std::string why = UnsafeLoaderPath(dir); !why.empty())
+        return Fail(ErrorCode::kRefused, "its " + sp.tag() + " entry " + Quoted(dir) + " " + why + "; " + std::string(kFix));
+  for (const std::string& lib : img.needed) {
+    // A name without '/' is searched for; one with a '/' is opened as a path
+    // (relative to the working directory if it is relative).
+    if (lib.find('/') == std::string::npos && lib.find('$') == std::string::npos) continue;
+    std::string why = UnsafeLoaderPath(lib);
+    if (!why.empty())
+      return Fail(ErrorCode::kRefused, "its DT_NEEDED entry " + Quoted(lib) + " " + why +
+                                           "; link against the library by name (-lNAME), not by path");
+  }
+  if (!img.interpreter.empty())
+    if (std::string why = UnsafeLoaderPath(img.interpreter); !why.empty())
+      return Fail(ErrorCode::kRefused, "its interpreter " + Quoted(img.interpreter) + " " + why +
+                                           "; link it with the system's dynamic loader");
+  return Ok();
+}
+
+std::vector<LoaderPath> LoaderPaths(const ElfImage& img) {
+  std::vector<LoaderPath> out;
+  for (const ElfSearchPath& sp : img.search_paths)
+    for (std::string_view dir : SearchDirectories(sp.value)) out.push_back({std::string(dir), sp.tag() + " entry " + Quoted(dir)});
+  for (const std::string& lib : img.needed)
+    if (lib.find('/') != std::string::npos) out.push_back({lib, "DT_NEEDED entry " + Quoted(lib)});
+  if (!img.interpreter.empty()) out.push_back({img.interpreter, "interpreter " + Quoted(img.interpreter)});
+  return out;
 }
 
 Status CheckNoWritableCode(const ElfImage& img) {

@@ -6,7 +6,9 @@
 //     (ProtectedRanges; the rules are in docs/package-format.md);
 //   - refuse programs that would need a page writable and executable
 //     (CheckNoWritableCode);
-//   - show a program's imports without any key (sealdrop inspect).
+//   - show a program's imports without any key (sealdrop inspect);
+//   - refuse programs whose dynamic loader could be sent to a library the
+//     host chooses (CheckLibrarySearchPaths).
 //
 // ParseElf treats its input as hostile: a stored package is in the host's
 // hands. Every offset, size, count, entry size and string index is checked
@@ -59,6 +61,14 @@ struct ElfSymbol {
   uint8_t type = 0;     // STT_*
 };
 
+// One DT_RPATH or DT_RUNPATH entry: a colon-separated list of directories
+// the dynamic loader searches for the libraries in DT_NEEDED.
+struct ElfSearchPath {
+  bool runpath = false;  // DT_RUNPATH; DT_RPATH otherwise
+  std::string value;
+  std::string tag() const { return runpath ? "DT_RUNPATH" : "DT_RPATH"; }
+};
+
 struct ElfImage {
   uint16_t type = 0;     // ET_EXEC or ET_DYN
   uint16_t machine = 0;  // EM_*
@@ -74,7 +84,10 @@ struct ElfImage {
   bool is_dynamic = false;  // has a .dynamic section
   bool is_pie = false;      // ET_DYN with DF_1_PIE or an interpreter
   std::vector<std::string> needed;  // DT_NEEDED, in order
-  std::string soname, rpath, runpath;
+  std::string soname, rpath, runpath;  // the last DT_RPATH and DT_RUNPATH (for inspect)
+  // Every DT_RPATH and DT_RUNPATH entry in table order: the loader reads the
+  // last of each, but a check must see all of them.
+  std::vector<ElfSearchPath> search_paths;
   bool text_relocations = false;  // DT_TEXTREL or DF_TEXTREL
   std::vector<ElfSymbol> imports;  // undefined .dynsym entries
   size_t exports = 0;              // defined global or weak .dynsym entries
@@ -111,5 +124,29 @@ Result<std::vector<FileRange>> ProtectedRanges(const ElfImage& image, uint64_t f
 // PT_GNU_STACK (the kernel then makes the stack executable), or text
 // relocations (the loader would make code writable to patch it).
 Status CheckNoWritableCode(const ElfImage& image);
+
+// Refuses a program that could make the dynamic loader, inside the
+// processor, map a library from a directory the host controls: the library's
+// constructors would run in the decrypted process and read its memory.
+// Refused: a DT_RPATH or DT_RUNPATH directory that is relative or empty (the
+// loader resolves it against the working directory the host picks for
+// 'run'), that uses $ORIGIN, $LIB or $PLATFORM (expanded by the loader), that
+// has '.' or '..' components, or that lies under a directory anyone may
+// write (/tmp, /var/tmp, /dev/shm, /run/user, /home ...); a DT_NEEDED entry
+// with a '/' that is relative or lies under such a place; an interpreter path
+// of the same kinds. This looks only at the file: whether the directories are
+// root-owned on the processor's machine is checked when the program runs
+// (trp/runner.cc).
+Status CheckLibrarySearchPaths(const ElfImage& image);
+
+// The directories (and, for DT_NEEDED entries and the interpreter, files)
+// the loader of this program may read beyond the system's defaults: each
+// DT_RPATH/DT_RUNPATH directory, each absolute DT_NEEDED path, the
+// interpreter. Meaningful only after CheckLibrarySearchPaths succeeded.
+struct LoaderPath {
+  std::string path;
+  std::string what;  // "DT_RUNPATH entry \"/opt/x/lib\"", for messages
+};
+std::vector<LoaderPath> LoaderPaths(const ElfImage& image);
 
 }  // namespace sealdrop

@@ -255,13 +255,17 @@ TEST(ElfParse, PieFlagWithoutInterpreter) {
 TEST(ElfParse, PieByInterpreterWithoutDynamicSection) {
   // elf.h: is_pie is "ET_DYN with DF_1_PIE or an interpreter". An ET_DYN
   // program with PT_INTERP but no SHT_DYNAMIC section (its .dynamic retyped to
-  // PROGBITS; the loader itself only uses PT_DYNAMIC) has an interpreter, so
-  // it is a PIE by that definition.
+  // PROGBITS) has an interpreter, so it is a PIE by that definition. Its
+  // PT_DYNAMIC goes too: a dynamic table the loader reads but the parser does
+  // not is refused (ElfSearchPaths.MalformedEntriesAreRefused).
   Bytes b = TrueExe();
   ElfImage img = MustParse(b);
   int dynamic = SectionIndex(img, ".dynamic");
   ASSERT_GE(dynamic, 0);
   EditShdr(b, dynamic, [](Elf64_Shdr& s) { s.sh_type = SHT_PROGBITS; });
+  int segment = SegmentIndex(b, PT_DYNAMIC);
+  ASSERT_GE(segment, 0);
+  EditPhdr(b, segment, [](Elf64_Phdr& p) { p.p_type = PT_NULL; });
   auto parsed = ParseElf(b);
   ASSERT_TRUE(parsed.has_value()) << parsed.error().message;
   EXPECT_EQ(parsed->type, ET_DYN);
@@ -681,6 +685,163 @@ TEST(ElfWritableCode, SyntheticImages) {
   img = SyntheticImage();
   img.segments.push_back({PT_LOAD, PF_W | PF_X, 0, 0, 0, 0});
   EXPECT_EQ(CheckNoWritableCode(img).error().code, ErrorCode::kRefused);
+}
+
+// ---------------------------------------------------------------------------
+// Library search paths: what the loader of a decrypted program may read.
+
+TEST(ElfSearchPaths, RealProgramPasses) {
+  ElfImage img = MustParse(TrueExe());
+  EXPECT_TRUE(img.search_paths.empty());
+  EXPECT_TRUE(CheckLibrarySearchPaths(img).has_value());
+  // Only the interpreter: /bin/true names its libraries, not their paths.
+  std::vector<LoaderPath> paths = LoaderPaths(img);
+  ASSERT_EQ(paths.size(), 1u);
+  EXPECT_EQ(paths[0].path, img.interpreter);
+}
+
+// Turns /bin/true's first DT_NEEDED entry into `tag`: the entry then names
+// "libc.so.6" (or whichever library comes first) as a search directory, a
+// relative one, as the parser and the check see it in a real file.
+Bytes WithNeededRetagged(int64_t tag) {
+  Bytes b = TrueExe();
+  ElfImage img = MustParse(b);
+  uint64_t at = DynamicEntryAt(b, img, DT_NEEDED);
+  EXPECT_NE(at, 0u);
+  auto d = LoadAt<Elf64_Dyn>(b, at);
+  d.d_tag = tag;
+  StoreAt(b, at, d);
+  return b;
+}
+
+TEST(ElfSearchPaths, ParsesRunpathAndRpathFromTheFile) {
+  for (int64_t tag : {int64_t{DT_RUNPATH}, int64_t{DT_RPATH}}) {
+    Bytes b = WithNeededRetagged(tag);
+    ElfImage img = MustParse(b);
+    ASSERT_EQ(img.search_paths.size(), 1u);
+    EXPECT_EQ(img.search_paths[0].runpath, tag == DT_RUNPATH);
+    EXPECT_FALSE(img.search_paths[0].value.empty());
+    EXPECT_EQ(tag == DT_RUNPATH ? img.runpath : img.rpath, img.search_paths[0].value);
+    auto st = CheckLibrarySearchPaths(img);
+    ASSERT_FALSE(st.has_value());
+    EXPECT_EQ(st.error().code, ErrorCode::kRefused);
+    std::string want = std::string(tag == DT_RUNPATH ? "DT_RUNPATH" : "DT_RPATH") + " entry \"" +
+                       img.search_paths[0].value + "\" is a relative directory";
+    EXPECT_NE(st.error().message.find(want), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find("rebuild without -rpath"), std::string::npos) << st.error().message;
+  }
+}
+
+TEST(ElfSearchPaths, MalformedEntriesAreRefused) {
+  const Bytes& file = TrueExe();
+  ElfImage img = MustParse(file);
+  int dynamic = SectionIndex(img, ".dynamic");
+  int dynstr = SectionIndex(img, ".dynstr");
+  ASSERT_GE(dynamic, 0);
+  ASSERT_GE(dynstr, 0);
+  // A DT_RUNPATH whose string lies past .dynstr, or exactly at its end.
+  for (uint64_t index : {img.sections[dynstr].size, img.sections[dynstr].size + 1, ~uint64_t{0}}) {
+    Bytes b = WithNeededRetagged(DT_RUNPATH);
+    uint64_t at = DynamicEntryAt(b, MustParse(b), DT_RUNPATH);
+    auto d = LoadAt<Elf64_Dyn>(b, at);
+    d.d_un.d_val = index;
+    StoreAt(b, at, d);
+    ExpectParseFails(b, ErrorCode::kMalformed, "runpath string index " + std::to_string(index), "outside .dynstr");
+  }
+  // PT_DYNAMIC, which the loader reads, must be the section the check reads.
+  int seg = SegmentIndex(file, PT_DYNAMIC);
+  ASSERT_GE(seg, 0);
+  Bytes b = file;
+  EditPhdr(b, seg, [](Elf64_Phdr& p) { p.p_offset += sizeof(Elf64_Dyn); p.p_filesz -= sizeof(Elf64_Dyn); });
+  ExpectParseFails(b, ErrorCode::kMalformed, "PT_DYNAMIC moved", "PT_DYNAMIC");
+  b = file;
+  EditPhdr(b, seg, [](Elf64_Phdr& p) { p.p_filesz -= sizeof(Elf64_Dyn); });
+  ExpectParseFails(b, ErrorCode::kMalformed, "PT_DYNAMIC shorter", "PT_DYNAMIC");
+  b = file;
+  EditShdr(b, dynamic, [](Elf64_Shdr& s) { s.sh_type = SHT_PROGBITS; });
+  ExpectParseFails(b, ErrorCode::kMalformed, "PT_DYNAMIC without .dynamic", "PT_DYNAMIC");
+  // A .dynamic cut inside an entry, at every byte of the last entry.
+  for (uint64_t cut = 1; cut < sizeof(Elf64_Dyn); ++cut) {
+    b = file;
+    EditShdr(b, dynamic, [&](Elf64_Shdr& s) { s.sh_size -= cut; });
+    EditPhdr(b, seg, [&](Elf64_Phdr& p) { p.p_filesz -= cut; });
+    ExpectParseFails(b, ErrorCode::kMalformed, ".dynamic cut by " + std::to_string(cut), "partial entry");
+  }
+  // The file truncated inside .dynamic.
+  const ElfSection& d = img.sections[dynamic];
+  for (uint64_t keep : {d.offset, d.offset + 1, d.offset + d.size / 2, d.offset + d.size - 1}) {
+    Bytes cut(file.begin(), file.begin() + static_cast<std::ptrdiff_t>(keep));
+    auto r = ParseElf(cut);
+    ASSERT_FALSE(r.has_value()) << "cut at " << keep;
+    EXPECT_TRUE(IsParseErrorCode(r.error().code)) << r.error().message;
+  }
+}
+
+ElfImage WithSearchPath(bool runpath, std::string value) {
+  ElfImage img = SyntheticImage();
+  img.search_paths.push_back({runpath, std::move(value)});
+  return img;
+}
+
+void ExpectSearchRefused(const ElfImage& img, std::string_view message_part) {
+  auto st = CheckLibrarySearchPaths(img);
+  ASSERT_FALSE(st.has_value()) << "accepted; wanted: " << message_part;
+  EXPECT_EQ(st.error().code, ErrorCode::kRefused);
+  EXPECT_NE(st.error().message.find(message_part), std::string::npos) << st.error().message;
+}
+
+TEST(ElfSearchPaths, Rules) {
+  EXPECT_TRUE(CheckLibrarySearchPaths(WithSearchPath(true, "/opt/vendor/lib")).has_value());
+  EXPECT_TRUE(CheckLibrarySearchPaths(WithSearchPath(false, "/usr/lib/x:/opt/y/lib")).has_value());
+  EXPECT_TRUE(CheckLibrarySearchPaths(WithSearchPath(true, "/tmpfoo/lib")).has_value());
+  ExpectSearchRefused(WithSearchPath(true, "vlib"), "DT_RUNPATH entry \"vlib\" is a relative directory");
+  ExpectSearchRefused(WithSearchPath(false, "vlib"), "DT_RPATH entry \"vlib\" is a relative directory");
+  ExpectSearchRefused(WithSearchPath(true, "/opt/a:vlib"), "entry \"vlib\" is a relative");
+  ExpectSearchRefused(WithSearchPath(true, "/opt/a:"), "entry \"\" is empty");
+  ExpectSearchRefused(WithSearchPath(true, ":/opt/a"), "entry \"\" is empty");
+  ExpectSearchRefused(WithSearchPath(true, "/opt/a::/opt/b"), "entry \"\" is empty");
+  ExpectSearchRefused(WithSearchPath(true, ""), "is empty");
+  ExpectSearchRefused(WithSearchPath(true, "$ORIGIN/lib"), "entry \"$ORIGIN/lib\" uses a loader variable");
+  ExpectSearchRefused(WithSearchPath(true, "/usr/$LIB"), "uses a loader variable");
+  ExpectSearchRefused(WithSearchPath(true, "/opt/${PLATFORM}"), "uses a loader variable");
+  ExpectSearchRefused(WithSearchPath(true, "/tmp/xyz"), "entry \"/tmp/xyz\" lies under /tmp");
+  ExpectSearchRefused(WithSearchPath(true, "/tmp"), "lies under /tmp");
+  ExpectSearchRefused(WithSearchPath(true, "/var/tmp/l"), "lies under /var/tmp");
+  ExpectSearchRefused(WithSearchPath(true, "/dev/shm/l"), "lies under /dev/shm");
+  ExpectSearchRefused(WithSearchPath(true, "/home/alice/lib"), "lies under /home");
+  ExpectSearchRefused(WithSearchPath(true, "/usr/lib/../../tmp/x"), "'..'");
+  ExpectSearchRefused(WithSearchPath(true, "/usr/./lib"), "'.'");
+  // Every entry is checked, not only the last the loader would use.
+  ElfImage two = WithSearchPath(true, "vlib");
+  two.search_paths.push_back({true, "/opt/ok"});
+  ExpectSearchRefused(two, "\"vlib\"");
+
+  ElfImage img = SyntheticImage();
+  img.needed = {"libc.so.6", "vlib/libm.so.6"};
+  ExpectSearchRefused(img, "DT_NEEDED entry \"vlib/libm.so.6\" is a relative directory");
+  img.needed = {"/tmp/libm.so.6"};
+  ExpectSearchRefused(img, "DT_NEEDED entry \"/tmp/libm.so.6\" lies under /tmp");
+  img.needed = {"$ORIGIN/libm.so.6"};
+  ExpectSearchRefused(img, "uses a loader variable");
+  img.needed = {"/usr/lib/libm.so.6", "libc.so.6"};
+  EXPECT_TRUE(CheckLibrarySearchPaths(img).has_value());
+  ASSERT_EQ(LoaderPaths(img).size(), 1u + (img.interpreter.empty() ? 0 : 1));
+  EXPECT_EQ(LoaderPaths(img)[0].path, "/usr/lib/libm.so.6");
+
+  img = SyntheticImage();
+  img.interpreter = "/tmp/ld.so";
+  ExpectSearchRefused(img, "interpreter \"/tmp/ld.so\" lies under /tmp");
+  img.interpreter = "ld.so";
+  ExpectSearchRefused(img, "interpreter \"ld.so\" is a relative");
+
+  img = WithSearchPath(true, "/opt/a:/opt/b");
+  img.interpreter = "/lib64/ld-linux-x86-64.so.2";
+  std::vector<LoaderPath> paths = LoaderPaths(img);
+  ASSERT_EQ(paths.size(), 3u);
+  EXPECT_EQ(paths[0].path, "/opt/a");
+  EXPECT_EQ(paths[0].what, "DT_RUNPATH entry \"/opt/a\"");
+  EXPECT_EQ(paths[1].path, "/opt/b");
+  EXPECT_EQ(paths[2].path, "/lib64/ld-linux-x86-64.so.2");
 }
 
 // ---------------------------------------------------------------------------
@@ -1219,6 +1380,11 @@ bool Exercise(ByteView b) {
     EXPECT_LE(s.file_size, b.size() - s.offset);
   }
   for (size_t i = 0; i < r->sections.size(); ++i) (void)ClassifySection(*r, i);
+  auto searched = CheckLibrarySearchPaths(*r);
+  if (!searched) {
+    EXPECT_EQ(searched.error().code, ErrorCode::kRefused);
+  }
+  (void)LoaderPaths(*r);
   auto ranges = ProtectedRanges(*r, b.size());
   if (ranges) {
     for (size_t i = 0; i < ranges->size(); ++i) {
@@ -1292,6 +1458,23 @@ void FlipLoop(const Bytes& file, int iterations, uint32_t seed) {
 TEST(ElfFuzz, RandomByteFlipsOfBinTrueNeverCrash) { FlipLoop(TrueExe(), 20000, 0x5ea1d40u); }
 
 TEST(ElfFuzz, RandomByteFlipsOfSelfExecutableNeverCrash) { FlipLoop(SelfExe(), 1500, 12345u); }
+
+// Every byte of a .dynamic that holds a DT_RUNPATH, flipped three ways.
+TEST(ElfSearchPaths, EveryByteOfDynamicFlippedNeverCrashes) {
+  const Bytes& file = TrueExe();
+  ElfImage img = MustParse(file);
+  const ElfSection& d = img.sections[SectionIndex(img, ".dynamic")];
+  Bytes b = WithNeededRetagged(DT_RUNPATH);
+  int parsed = 0, refused = 0;
+  for (uint64_t i = 0; i < d.size; ++i)
+    for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0xff}}) {
+      b[d.offset + i] ^= mask;
+      if (Exercise(b)) ++parsed; else ++refused;
+      b[d.offset + i] ^= mask;
+    }
+  EXPECT_GT(parsed, 0);
+  EXPECT_GT(refused, 0);
+}
 
 // Random header fields written wholesale (not bit flips): e_* and the
 // program/section headers of the dynamic-reading sections.

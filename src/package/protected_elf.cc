@@ -54,6 +54,7 @@ Result<ElfPlan> PlanProtectedElf(ByteView file) {
   ElfPlan plan;
   SEALDROP_ASSIGN(plan.image, ParseElf(file));
   SEALDROP_TRY(CheckNoWritableCode(plan.image));
+  SEALDROP_TRY(CheckLibrarySearchPaths(plan.image));
   SEALDROP_ASSIGN(plan.ranges, ProtectedRanges(plan.image, file.size()));
   if (plan.ranges.size() > kMaxProtectedRanges)
     return Fail(ErrorCode::kInvalidArgument, "the ELF file has more separate encrypted ranges than a manifest can list");

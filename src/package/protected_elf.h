@@ -38,7 +38,9 @@ namespace sealdrop {
 // What the server decides about a program before sealing it: the ranges to
 // encrypt and the hash of the rest. Refuses files that are not 64-bit
 // little-endian ELF executables, that need a writable and executable page,
-// or whose encrypted sections overlap the plaintext parts.
+// whose loader could be sent to a library the host chooses
+// (CheckLibrarySearchPaths), or whose encrypted sections overlap the
+// plaintext parts.
 struct ElfPlan {
   ElfImage image;
   std::vector<FileRange> ranges;

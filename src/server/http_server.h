@@ -8,7 +8,7 @@
 //
 // Each connection is a coroutine on its own strand. Limits: TLS handshake
 // and HTTP header 30 s, HTTP body 64 KiB, WebSocket message kMaxInnerRelaySize,
-// WebSocket idle 300 s, a write that makes no progress for 60 s ends the
+// WebSocket idle `idle_timeout` (default 120 s), a write that makes no progress for 60 s ends the
 // connection, a host stops being read while 1 MiB of replies wait for it,
 // and at most max_connections at once (more are closed at accept, before
 // any TLS work). Shutdown on SIGINT/SIGTERM stops accepting and ends when no

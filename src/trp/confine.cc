@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "trp/loader_check.h"
+
 namespace sealdrop {
 namespace fs = std::filesystem;
 
@@ -38,6 +40,9 @@ Result<ConfinedState> ConfineStateDirectory(const fs::path& state) {
   if (::unshare(CLONE_NEWNS) != 0) {
     uid_t uid = ::geteuid();
     gid_t gid = ::getegid();
+    // Inside the new user namespace root's files look like any other
+    // user's; the loader check needs a view from outside (trp/loader_check.h).
+    if (Status helper = StartRootControlHelper(); !helper) return fail(helper.error().message);
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return fail("cannot create a namespace to hide the state");
     if (!WriteProc("/proc/self/setgroups", "deny") ||
         !WriteProc("/proc/self/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1\n") ||

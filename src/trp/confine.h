@@ -4,7 +4,8 @@
 // (root.key above all). ConfineStateDirectory is called once by `serve`,
 // before any key is loaded: it opens the state directory, moves the daemon
 // into its own mount namespace (through a user namespace that maps only its
-// own uid and gid when it is not root), and covers the state directory's
+// own uid and gid when it is not root, after starting the loader check's
+// helper outside it: trp/loader_check.h), and covers the state directory's
 // path with an empty read-only tmpfs. The daemon then reaches its state only
 // through the returned /proc/self/fd/N path, a descriptor that is closed on
 // exec; every program it starts inherits the covered view and cannot open

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include <optional>
 #include <thread>
 #include <cstring>
+#include <string_view>
 
 #include "crypto/jws.h"
 #include "package/opener.h"
@@ -27,6 +29,7 @@
 #include "package/package_file.h"
 #include "package/protected_elf.h"
 #include "trp/licences.h"
+#include "trp/loader_check.h"
 
 namespace sealdrop {
 namespace {
@@ -87,18 +90,49 @@ struct Fd {
   }
 };
 
-// The decrypted program must not need a writable and executable page. The
-// server checked this when the program was added; the processor checks again
-// on the authenticated image, read-only through a mapping of the sealed
-// memfd (it cannot shrink under the mapping).
-Status CheckImage(int fd, uint64_t size) {
+// The decrypted program must not need a writable and executable page, and
+// its loader must reach only what root controls: a library found in a
+// directory the host can write would run its constructors inside the
+// decrypted process. The server checked the file when the program was added;
+// the processor checks again on the authenticated image (read-only through a
+// mapping of the sealed memfd, which cannot shrink under it), and checks the
+// directories themselves on this machine, which only it can.
+Status CheckImage(int fd, uint64_t size, const std::string& name) {
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return Fail(ErrorCode::kIo, std::string("cannot map the program image: ") + std::strerror(errno));
   auto image = ParseElf(ByteView(static_cast<const uint8_t*>(map), size));
   Status st = image ? CheckNoWritableCode(*image) : Status(std::unexpected(image.error()));
+  if (st) st = CheckLibrarySearchPaths(*image);
   ::munmap(map, size);
-  if (!st) return Fail(ErrorCode::kRefused, "the processor will not run this program: " + st.error().message);
+  if (!st) return Fail(ErrorCode::kRefused, "the processor will not run " + name + ": " + st.error().message);
+  std::vector<LoaderPath> paths = LoaderPaths(*image);
+  // What glibc's loader reads for every dynamic program: a preload list
+  // whose libraries it maps first, and the cache that says where each
+  // library is. Normally root's; checked, not assumed.
+  if (image->is_dynamic || !image->interpreter.empty())
+    for (const char* file : {"/etc/ld.so.preload", "/etc/ld.so.cache"})
+      paths.push_back({file, "loader's " + std::string(file)});
+  for (const LoaderPath& p : paths)
+    if (std::string problem = RootControlProblem(p.path); !problem.empty())
+      return Fail(ErrorCode::kRefused, "the processor will not run " + name + ": its " + p.what +
+                                           " is not under root's sole control on this machine (" + problem +
+                                           "), so another user could put a library there that reads the program's "
+                                           "memory; have root make it owned by root and writable only by root "
+                                           "(chown root; chmod go-w)");
   return Ok();
+}
+
+// glibc opens a locale or a time zone file by absolute path when LANG,
+// LC_ALL or TZ names one, and parses it inside the program: such a value
+// would let the host feed the decrypted process files it wrote itself. Names
+// of the system's locales and zones carry no such path.
+bool HostFileInValue(const std::string& name, const std::string& value) {
+  if (name == "TZ") {
+    std::string_view v = value;
+    if (v.starts_with(':')) v.remove_prefix(1);
+    return v.starts_with('/') || v.find("..") != std::string_view::npos;
+  }
+  return value.find('/') != std::string::npos;
 }
 
 std::unexpected<Error> Damaged(const Manifest& m) {
@@ -149,8 +183,10 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
                                      "(see its log; run it as root or allow unprivileged user namespaces)");
   SEALDROP_ASSIGN(Licensed program, OpenLicensed(state, req.package_fd));
   const Manifest& m = program.manifest;
-  const PackageLayout& layout = program.layout;
   const SecretBytes& kx = program.kx;
+  if (m.kind != "elf")
+    return Fail(ErrorCode::kInvalidArgument, m.name + " is a data package, not a program; open it with 'sealdrop open " +
+                                                 m.name + " --with PROGRAM'");
   std::optional<Licensed> input;
   if (req.input_package_fd >= 0) {
     SEALDROP_ASSIGN(input, OpenLicensed(state, req.input_package_fd));
@@ -160,28 +196,19 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
 
   Fd image{::memfd_create("sealdrop-program", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
   if (image.fd < 0) return Fail(ErrorCode::kIo, std::string("cannot create a sealed memory file: ") + std::strerror(errno));
-  bool script = false;
-  bool first = true;
-  auto sink = [&](ByteView chunk) {
-    if (first && chunk.size() >= 2) script = chunk[0] == '#' && chunk[1] == '!';
-    first = false;
-    return WriteAll(image.fd, chunk);
-  };
-  auto decrypted = m.kind == "elf" ? DecryptProtectedElf(req.package_fd, m, kx, sink)
-                                   : DecryptPayload(req.package_fd, layout.payload_offset, m, kx, sink);
+  auto decrypted = DecryptProtectedElf(req.package_fd, m, kx, [&](ByteView chunk) { return WriteAll(image.fd, chunk); });
   if (!decrypted) {
     if (decrypted.error().code == ErrorCode::kIo) return std::unexpected(decrypted.error());
     return Damaged(m);
   }
   if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
-  if (m.kind == "elf") SEALDROP_TRY(CheckImage(image.fd, m.payload_size));
+  SEALDROP_TRY(CheckImage(image.fd, m.payload_size, m.name));
   // exec() resets PR_SET_DUMPABLE unless the image is unreadable to the new
   // process: an execute-only ELF image, exec'd without capabilities (see the
   // child below), keeps the program non-dumpable: no same-uid ptrace, no
-  // /proc/PID/mem or exe reads. A script must stay readable for its
-  // interpreter, so scripts are dumpable.
-  if (::fchmod(image.fd, script ? 0500 : 0100) != 0)
+  // /proc/PID/mem or exe reads.
+  if (::fchmod(image.fd, 0100) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot protect the program image: ") + std::strerror(errno));
 
   // Everything the child needs is prepared before fork: after fork only
@@ -196,6 +223,7 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     auto eq = e.find('=');
     if (eq == std::string::npos || e.size() > 4096) continue;
     std::string name = e.substr(0, eq);
+    if (HostFileInValue(name, e.substr(eq + 1))) continue;
     for (const auto& allowed : kPassedEnvironment)
       if (name == allowed) env_store.push_back(e);
   }
@@ -265,12 +293,6 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
       const long max_fd = ::sysconf(_SC_OPEN_MAX);
       for (int fd = 3; fd < (max_fd > 0 ? max_fd : 65536); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    // A script's interpreter opens the image through /dev/fd, so its
-    // descriptor must survive exec; an ELF image is mapped by the kernel.
-    if (script) {
-      int flags = ::fcntl(image.fd, F_GETFD);
-      ::fcntl(image.fd, F_SETFD, flags & ~FD_CLOEXEC);
     }
     ::fexecve(image.fd, argv.data(), envp.data());
     die(ChildStep::kExec);

@@ -3,15 +3,29 @@
 // The host passes the package as an open file descriptor and its stdio as
 // three more (SCM_RIGHTS). RunPackage reads the manifest, finds this
 // processor's licence for that package id, checks the manifest signature with
-// the server key recorded in the licence and the recipient, unwraps Kx,
+// the server key recorded in the licence and the recipient, refuses a data
+// package (data is opened with a program, never run), unwraps Kx,
 // decrypts the payload into a sealed memfd (never a file on disk; the memfd is
 // sealed against writes before it runs, and nothing maps it writable and
 // executable), then forks: the child sets PR_SET_NO_NEW_PRIVS, takes the
 // caller's stdio, arguments and working directory and a controlled
 // environment, drops every capability, and fexecve()s the memfd (mode 0100,
 // which an exec without capabilities cannot read, so the program stays
-// non-dumpable; scripts need a readable image and are dumpable). The
-// parent waits and reports the exit code or the signal.
+// non-dumpable). The parent waits and reports the exit code or the signal.
+//
+// The dynamic loader: before the fork the processor refuses a program whose
+// loader would reach a file another user than root can change, since a
+// library loaded from there runs its constructors in the decrypted process.
+// Every DT_RPATH/DT_RUNPATH directory must be absolute, free of $ORIGIN,
+// $LIB and $PLATFORM, and owned by root and not writable by group or others
+// on this machine, with every directory above it and every symbolic link on
+// the way (trp/loader_check.h, which also says how a processor that is not
+// root tells root's files from others'); so must an interpreter or a DT_NEEDED entry given by path
+// (package/elf.h, CheckLibrarySearchPaths). The environment is built from
+// scratch, so no LD_* or GLIBC_TUNABLES variable reaches the loader; what
+// else it reads (/etc/ld.so.preload, /etc/ld.so.cache, the system library
+// directories) is root's. A host with root is outside what a soft or TPM
+// processor can defend against (docs/threat-model.md).
 //
 // Confinement: the child runs with the processor's uid. It inherits the
 // daemon's mount namespace, in which the state directory is covered
@@ -49,7 +63,9 @@ struct RunOutcome {
   int signal = 0;
 };
 
-// Environment variables passed from the caller; everything else is dropped.
+// Environment variables passed from the caller; everything else is dropped,
+// and so is a LANG, LC_ALL or TZ whose value is a file path (glibc would
+// parse a host-written locale or zone file inside the program).
 // PATH is not among them: the program runs with the processor's uid, and a
 // user's PATH would let it start the user's own binaries with that uid.
 inline const std::vector<std::string> kPassedEnvironment = {"LANG", "LC_ALL", "TERM", "TZ"};

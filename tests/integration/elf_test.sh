@@ -210,7 +210,7 @@ as alice dev1 open lyrics >exported.out 2>exported.err
 check "open exports the content when the licence allows it" cmp exported.out "$work/lyrics.txt"
 check "inspect shows the export right" bash -c "$(declare -f as); work=$work BIN=$BIN; as alice none inspect lyrics | grep -q 'export to the host allowed'"
 refuses "a program cannot be opened as data" "is a program" as alice dev1 open cxx-pie
-refuses "data cannot be run as the --with program" "is a program, not data|not an executable|cannot be executed|exec" as alice dev1 open lyrics --with corpus
+refuses "data cannot be run as the --with program" "corpus is a data package, not a program" as alice dev1 open lyrics --with corpus
 refuses "arguments without --with are refused" "arguments after -- are for the program" as alice dev1 open lyrics -- x
 cp "$work/home-alice/packages/corpus.sdpkg" "$work/pristine.sdpkg"
 python3 - "$work/home-alice/packages/corpus.sdpkg" <<'PY'
