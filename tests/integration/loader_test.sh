@@ -148,7 +148,7 @@ wait_for "$work/unpriv-sock/trp.sock"
 chmod 0666 "$work/unpriv-sock/trp.sock"
 ln -s "$work/unpriv-sock/trp.sock" "$work/unpriv.sock"
 check "the unprivileged processor confined itself" bash -c "! grep -q 'programs will not be run' '$work/unpriv.log'"
-check "alice buys good for the unprivileged processor" as alice unpriv buy good
+check "alice downloads good again for the unprivileged processor (free, with her receipt)" as alice unpriv get good
 cd "$work/pub"
 as alice unpriv run good -- a b >good.out 2>good.err; code=$?
 if [ "$code" = 5 ]; then ok "it runs there with its root-owned search directory"; else not_ok "it runs there (exit $code)"; sed 's/^/#   /' good.err; fi
