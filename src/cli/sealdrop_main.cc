@@ -183,7 +183,8 @@ int Order(const Globals& g, bool purchase, const std::string& name, const std::s
   if (purchase) {
     key = g.home->PendingKeyFor(name, version, again);
     resumed = !key.empty();
-    if (resumed)
+    // With --json the same fact is the result's "resumed".
+    if (resumed && !as_json)
       std::cerr << "resuming an earlier purchase of " << name << " that may have been charged; it will not be charged twice\n";
     else
       key = RandomHexId(16);
@@ -221,7 +222,7 @@ int Order(const Globals& g, bool purchase, const std::string& name, const std::s
     std::cout << json{{"name", store.stored()->name}, {"version", store.stored()->version},
                       {"amount", charged.amount}, {"balance", charged.balance},
                       {"receipt_id", store.stored()->receipt_id}, {"package", store.stored()->file.string()},
-                      {"size", store.stored()->size}}
+                      {"size", store.stored()->size}, {"resumed", resumed}}
                      .dump(2)
               << "\n";
   } else {

@@ -94,6 +94,11 @@ exits "the retry resumes and says what may have happened" 0 \
   'resuming an earlier purchase of upper that may have been charged; it will not be charged twice' as carol dev1 buy upper
 same "carol was charged once" "$(balance carol)" 900
 same "nothing pending once stored" "$(pending_count carol)" 0
+SEALDROP_CRASH_AT=client.charged as carol dev1 buy readfile >/dev/null 2>&1
+exits "with --json a resumed purchase succeeds" 0 '' as carol dev1 buy readfile --json
+cp "$work/last.out" "$work/resumed.json"; cp "$work/last.err" "$work/resumed.err"
+check "it says so in the result (resumed: true)" python3 -c "import json; assert json.load(open('$work/resumed.json'))['resumed'] is True"
+check "and not on stderr" test ! -s "$work/resumed.err"
 
 echo "# buying a version you already own"
 # The flag on the wire is checked by protocol_test (HostSession.PurchaseCarriesAgainOnlyWhenAsked);
