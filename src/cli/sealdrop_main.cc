@@ -513,7 +513,14 @@ int main(int argc, char** argv) {
     }
     json req = {{"args", run_args}, {"cwd", cwd}, {"env", env}};
     if (*open) req["with"] = !program.empty();
-    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, req.dump(), fds);
+    const std::string request = req.dump();
+    if (request.size() > TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)).value_or(0)) {
+      close_all();
+      return run_failure({ErrorCode::kTooLarge, "the program's arguments are too long for the processor (at most " +
+                                                    HumanBytes(static_cast<double>(*TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)))) +
+                                                    " in all); pass large input on standard input or in a file"});
+    }
+    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, request, fds);
     close_all();
     if (!reply) return run_failure(reply.error());
     json j = json::parse(reply->second, nullptr, false);

@@ -120,6 +120,8 @@ for i in $(seq 16); do envs+=("BIG$i=$big"); done
 out=$(env "${envs[@]}" TZ=UTC SEALDROP_HOME="$work/home-alice" SEALDROP_TRP="$work/dev1.sock" \
   "$BIN/sealdrop" run hello -- a 2>"$work/run.err"); code=$?
 same "run with 1.6 MB of environment works" "$code:$(head -1 <<<"$out")" "4:hello from a sealed program: 1 argument(s)"
+exits "arguments beyond the processor's limit are refused with a sentence, exit 125" 125 'arguments are too long' \
+  as alice dev1 run hello -- "$big" "$big" "$big"
 exits "a program that is not stored exits 127" 127 'not installed' as alice dev1 run nosuch
 exits "an unreachable processor exits 125" 125 'cannot reach the processor' as alice nowhere run hello
 
