@@ -102,13 +102,16 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv, std::string_view 
     std::string_view word = argv[i];
     if (word == "--") break;
     if (word.size() > 1 && word[0] == '-') {
-      if (word.find('=') != std::string_view::npos) continue;
-      for (CLI::App* a = at; a != nullptr; a = a->get_parent()) {
-        const CLI::Option* opt = a->get_option_no_throw(std::string(word));
-        if (opt == nullptr) continue;
-        if (opt->get_type_size_max() > 0) ++i;  // its value
-        break;
-      }
+      const std::string_view flag = word.substr(0, word.find('='));
+      const CLI::Option* opt = nullptr;
+      for (CLI::App* a = at; a != nullptr && opt == nullptr; a = a->get_parent())
+        opt = a->get_option_no_throw(std::string(flag));
+      // CLI11 would call a misplaced or misspelt option a missing command.
+      // ("-5" may be a value, so only long options are judged here.)
+      if (opt == nullptr && flag.starts_with("--") && flag.size() > 2)
+        return UsageError(program, "unknown option " + Printable(flag) + " for " + path + "; run '" + path +
+                                       " --help' for its options");
+      if (opt != nullptr && flag.size() == word.size() && opt->get_type_size_max() > 0) ++i;  // its value
       continue;
     }
     auto subs = at->get_subcommands([](const CLI::App*) { return true; });
@@ -132,6 +135,10 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv, std::string_view 
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
     std::string message = OneLine(e.what());
     if (message == "A subcommand is required") message = "no command given";
+    // "--trp: 1 required TEXT missing"
+    if (auto colon = message.find(": "); !message.empty() && message[0] == '-' && colon != std::string::npos &&
+                                         message.ends_with(" missing") && message.find(" required ") != std::string::npos)
+      message = message.substr(0, colon) + " needs a value";
     // Our validators' sentences start with "must"; CLI11 puts "NAME: " first.
     if (auto colon = message.find(": must "); colon != std::string::npos) message.erase(colon, 1);
     return UsageError(program, message + "; run '" + path + " --help' for usage");

@@ -38,6 +38,8 @@ done
 exits "sealdropd user frobnicate names the command group" 2 'unknown command "frobnicate" for sealdropd user' \
   server user frobnicate
 exits "no command at all says so" 2 'no command given' "$BIN/sealdrop"
+exits "an unknown option is called unknown, not a missing command" 2 'unknown option --frob for sealdrop-ca' ca --frob
+exits "an option without its value says so" 2 '^sealdrop: --trp needs a value' "$BIN/sealdrop" --trp
 check "sealdrop-ca --help lists enrol" bash -c "'$BIN/sealdrop-ca' --help | grep -qE '^ +enrol'"
 exits "sealdrop-ca's unknown-command sentence lists enrol" 2 'enrol' ca frobnicate
 
