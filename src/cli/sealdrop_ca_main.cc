@@ -3,7 +3,7 @@
 // certificates). A thin shell over pki/ca.h: parse flags, call one function,
 // print the result or one sentence of error.
 //
-// Exit status: 0 on success, 1 when the command failed, 2 for bad usage.
+// Exit status: cli/cli_common.h (docs/operations.md).
 #include <CLI/CLI.hpp>
 
 #include "cli/cli_common.h"
@@ -28,21 +28,14 @@ using sealdrop::CertProfile;
 using sealdrop::DeviceKeyRole;
 using TimePoint = std::chrono::system_clock::time_point;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
+constexpr std::string_view kProg = "sealdrop-ca";
 
-int Failure(const std::string& message) {
-  std::cerr << "sealdrop-ca: " << message << "\n";
-  return kExitFailure;
-}
+int Report(const sealdrop::Error& error) { return sealdrop::cli::Report(kProg, error); }
 
-// CLI11's messages can span lines and end in periods; ours are one sentence.
-std::string OneLine(std::string text) {
-  for (char& c : text)
-    if (c == '\n' || c == '\r') c = ' ';
-  while (!text.empty() && (text.back() == ' ' || text.back() == '.')) text.pop_back();
-  return text;
-}
+// A file or directory given on the command line is unusable.
+int Failure(const std::string& message) { return Report({sealdrop::ErrorCode::kInvalidArgument, message}); }
+// Flags that only make sense together.
+int Usage(const std::string& message) { return sealdrop::cli::UsageError(kProg, message); }
 
 std::string FormatTime(TimePoint time, const char* format) {
   time_t t = std::chrono::system_clock::to_time_t(time);
@@ -77,7 +70,7 @@ std::string SubjectOf(const CaIssuedCert& c) {
 
 int RunInit(const std::string& dir, const std::string& name, int days) {
   auto st = sealdrop::CaInit(dir, {.name = name, .days = days});
-  if (!st) return Failure(st.error().message);
+  if (!st) return Report(st.error());
   std::cout << "created the CA \"" << name << "\" in " << dir << " (root valid for " << days
             << " days; keep " << (fs::path(dir) / "ca.key").string() << " offline)\n";
   return 0;
@@ -96,19 +89,19 @@ int RunIssue(const std::string& dir, const std::string& csr_file, const std::str
     return Failure("--out " + out + " is a directory; give a file name");
 
   auto csr = sealdrop::ReadTextFile(csr_file, sealdrop::kMaxPemFileSize);
-  if (!csr) return Failure(csr.error().message);
+  if (!csr) return Report(csr.error());
   sealdrop::CaIssueOptions options;
   options.profile = profile == "server" ? CertProfile::kServer : CertProfile::kDevice;
   options.days = days;
   auto pem = sealdrop::CaIssue(dir, *csr, options);
-  if (!pem) return Failure(pem.error().message);
+  if (!pem) return Report(pem.error());
 
   auto cert = sealdrop::Certificate::FromPem(*pem);
   std::string serial = cert ? cert->SerialHex() : "?";
   auto written = sealdrop::WriteFileAtomic(out_path, *pem, 0644);
   if (!written)
-    return Failure(written.error().message + "; the certificate was issued and is kept in " +
-                   (fs::path(dir) / "issued" / (serial + ".pem")).string());
+    return Report({written.error().code, written.error().message + "; the certificate was issued and is kept in " +
+                   (fs::path(dir) / "issued" / (serial + ".pem")).string()});
   std::cout << "issued " << profile << " certificate " << serial;
   if (cert)
     std::cout << " for \"" << cert->SubjectCommonName() << "\", valid until "
@@ -142,16 +135,16 @@ sealdrop::Result<std::string> ReadTpmRoots(const std::vector<std::string>& paths
 
 int RunEnrolRequest(const std::string& dir, const std::string& request_file,
                     const std::vector<std::string>& roots, const std::string& out) {
-  if (roots.empty()) return Failure("--request needs --tpm-roots: the TPM makers' root certificates");
-  if (out.empty()) return Failure("--request needs --out: where to write the challenge");
+  if (roots.empty()) return Usage("--request needs --tpm-roots: the TPM makers' root certificates");
+  if (out.empty()) return Usage("--request needs --out: where to write the challenge");
   auto request = sealdrop::ReadTextFile(request_file, sealdrop::kMaxEnrolDocument + 1);
-  if (!request) return Failure(request.error().message);
+  if (!request) return Report(request.error());
   auto bundle = ReadTpmRoots(roots);
-  if (!bundle) return Failure(bundle.error().message);
+  if (!bundle) return Report(bundle.error());
   auto challenge = sealdrop::CaTpmEnrolChallenge(dir, *request, *bundle, std::chrono::system_clock::now());
-  if (!challenge) return Failure(challenge.error().message);
+  if (!challenge) return Report(challenge.error());
   auto written = sealdrop::WriteFileAtomic(out, challenge->json, 0644);
-  if (!written) return Failure(written.error().message);
+  if (!written) return Report(written.error());
   std::cout << "the EK certificate and keys of processor " << challenge->serial << " check out; challenge "
             << challenge->enrolment << " written to " << out
             << " (answer it with 'sealdrop-trp activate' within "
@@ -161,18 +154,18 @@ int RunEnrolRequest(const std::string& dir, const std::string& request_file,
 
 int RunEnrolResponse(const std::string& dir, const std::string& response_file, int days,
                      const std::string& out_dir) {
-  if (out_dir.empty()) return Failure("--response needs --out-dir: where to write the two certificates");
+  if (out_dir.empty()) return Usage("--response needs --out-dir: where to write the two certificates");
   std::error_code ec;
   if (!fs::is_directory(out_dir, ec)) return Failure("--out-dir " + out_dir + " is not a directory");
   auto response = sealdrop::ReadTextFile(response_file, sealdrop::kMaxEnrolDocument + 1);
-  if (!response) return Failure(response.error().message);
+  if (!response) return Report(response.error());
   auto issued = sealdrop::CaTpmEnrolFinish(dir, *response, days, std::chrono::system_clock::now());
-  if (!issued) return Failure(issued.error().message);
+  if (!issued) return Report(issued.error());
   const fs::path id = fs::path(out_dir) / "identity.pem", kw = fs::path(out_dir) / "keywrap.pem";
   for (const auto& [path, pem] : {std::pair{id, issued->identity_pem}, std::pair{kw, issued->keywrap_pem}})
     if (auto w = sealdrop::WriteFileAtomic(path, pem, 0644); !w)
-      return Failure(w.error().message + "; the certificates were issued and are kept in " +
-                     (fs::path(dir) / "issued").string());
+      return Report({w.error().code, w.error().message + "; the certificates were issued and are kept in " +
+                     (fs::path(dir) / "issued").string()});
   std::cout << "enrolled TPM processor " << issued->serial << ": wrote " << id.string() << " and "
             << kw.string() << "\n";
   return 0;
@@ -180,7 +173,7 @@ int RunEnrolResponse(const std::string& dir, const std::string& response_file, i
 
 int RunRevoke(const std::string& dir, const std::string& serial) {
   auto st = sealdrop::CaRevoke(dir, serial);
-  if (!st) return Failure(st.error().message);
+  if (!st) return Report(st.error());
   std::cout << "revoked certificate " << serial << "; publish the new "
             << (fs::path(dir) / "crl.pem").string() << " to every verifier\n";
   return 0;
@@ -188,7 +181,7 @@ int RunRevoke(const std::string& dir, const std::string& serial) {
 
 int RunCrl(const std::string& dir, int days) {
   auto st = sealdrop::CaRenewCrl(dir, days);
-  if (!st) return Failure(st.error().message);
+  if (!st) return Report(st.error());
   std::cout << "re-signed " << (fs::path(dir) / "crl.pem").string() << ", valid for " << days
             << " days; publish it to every verifier\n";
   return 0;
@@ -196,7 +189,7 @@ int RunCrl(const std::string& dir, int days) {
 
 int RunList(const std::string& dir, bool json) {
   auto issued = sealdrop::CaList(dir);
-  if (!issued) return Failure(issued.error().message);
+  if (!issued) return Report(issued.error());
   TimePoint now = std::chrono::system_clock::now();
   if (json) {
     nlohmann::json out = nlohmann::json::array();
@@ -248,8 +241,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("sealdrop-ca ") + std::string(sealdrop::cli::Version()));
   app.require_subcommand(1, 1);
   app.footer(
-      "Run `sealdrop-ca COMMAND --help` for a command's options. Exit status: 0 on success, 1 "
-      "when the command failed, 2 for bad usage. Errors are one line on stderr.");
+      "Run `sealdrop-ca COMMAND --help` for a command's options. Exit status: 0 on success, 2 "
+      "for bad usage, otherwise the codes in docs/operations.md. Errors are one line on stderr "
+      "(JSON with --json).");
 
   std::string dir;
   std::string name;
@@ -261,7 +255,7 @@ int main(int argc, char** argv) {
   int issue_days = 365;
   int crl_days = sealdrop::kDefaultCrlDays;
   bool json = false;
-  const auto days_range = CLI::Range(1, sealdrop::kMaxValidityDays);
+  const auto days_range = sealdrop::cli::WholeNumber(1, sealdrop::kMaxValidityDays);
 
   CLI::App* init = app.add_subcommand(
       "init",
@@ -331,38 +325,17 @@ int main(int argc, char** argv) {
   list->add_option("DIR", dir, "the CA directory")->required();
   list->add_flag("--json", json, "print a JSON array instead of a table");
 
-  // CLI11 would report an unknown command as a missing one.
-  auto is_command = [&](std::string_view word) {
-    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
-      if (sub->get_name() == word) return true;
-    return false;
-  };
-  if (argc >= 2 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::cerr << "sealdrop-ca: unknown command \"" << OneLine(std::string(argv[1]).substr(0, 64))
-              << "\"; the commands are init, issue, revoke, crl and list\n";
-    return kExitUsage;
-  }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    std::string message = OneLine(e.what());
-    if (message == "A subcommand is required") message = "no command given";
-    std::cerr << "sealdrop-ca: " << message << "; run `sealdrop-ca --help` for usage\n";
-    return kExitUsage;
-  }
+  if (auto done = sealdrop::cli::Parse(app, argc, argv, kProg)) return *done;
 
   if (init->parsed()) return RunInit(dir, name, init_days);
   if (issue->parsed()) return RunIssue(dir, csr_file, profile, issue_days, out);
   if (enrol->parsed()) {
     if (!request_file.empty()) return RunEnrolRequest(dir, request_file, tpm_roots, out);
     if (!response_file.empty()) return RunEnrolResponse(dir, response_file, issue_days, out_dir);
-    std::cerr << "sealdrop-ca: enrol needs --request or --response; run `sealdrop-ca enrol --help`\n";
-    return kExitUsage;
+    return Usage("enrol needs --request or --response; run 'sealdrop-ca enrol --help'");
   }
   if (revoke->parsed()) return RunRevoke(dir, serial);
   if (crl->parsed()) return RunCrl(dir, crl_days);
   if (list->parsed()) return RunList(dir, json);
-  std::cerr << "sealdrop-ca: no command given; run `sealdrop-ca --help` for usage\n";
-  return kExitUsage;
+  return Usage("no command given; run 'sealdrop-ca --help'");
 }

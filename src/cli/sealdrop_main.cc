@@ -14,6 +14,7 @@
 #include "base/crash_point.h"
 #include "base/encoding.h"
 #include "base/files.h"
+#include "base/time_format.h"
 #include "cli/cli_common.h"
 #include "client/home.h"
 #include "client/inspect.h"
@@ -26,8 +27,6 @@
 using namespace sealdrop;
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-extern char** environ;
 
 namespace {
 const char* kProg = "sealdrop";
@@ -48,10 +47,19 @@ struct Globals {
   ClientHome* home = nullptr;
 };
 
-// Connects and logs in with the stored token.
+// The vendor root for a server: --ca (or SEALDROP_CA) if given, else the one
+// remembered when logging in there.
+std::string VendorRootFor(const Globals& g, const Credentials* creds) {
+  if (!g.ca.empty() || creds == nullptr) return g.ca;
+  return g.home->VendorRootPath(*creds).string();
+}
+
+// Connects and logs in with the token stored for this server. A token goes
+// only to the server that issued it: with --server (or SEALDROP_SERVER)
+// naming another server, there is no login to use.
 Result<std::unique_ptr<ServerLink>> Session(const Globals& g, Credentials& creds, ControlMessage* welcome = nullptr) {
-  SEALDROP_ASSIGN(creds, g.home->LoadCredentials());
-  SEALDROP_ASSIGN(auto link, ServerLink::Connect({g.server.empty() ? creds.server : g.server, g.ca}));
+  SEALDROP_ASSIGN(creds, g.home->LoadCredentials(g.server));
+  SEALDROP_ASSIGN(auto link, ServerLink::Connect({creds.server, VendorRootFor(g, &creds)}));
   // Remembered for 'sealdrop inspect'; failing to keep it is no reason to stop.
   (void)g.home->SaveServerCertificate(link->ServerCertificatePem());
   ControlMessage login{.type = "login"};
@@ -60,11 +68,17 @@ Result<std::unique_ptr<ServerLink>> Session(const Globals& g, Credentials& creds
   SEALDROP_ASSIGN(ControlMessage reply, link->Request(login));
   if (reply.type == "error") {
     if (reply.code == "auth_failed")
-      return Fail(ErrorCode::kAuthFailed, "the stored login is no longer valid; run 'sealdrop login " + creds.user + "' again");
+      return Fail(ErrorCode::kAuthFailed, "the stored login at " + creds.server + " is no longer valid; run 'sealdrop login " +
+                                              creds.user + "' again");
     return Fail(ErrorCodeFromName(reply.code), reply.message);
   }
   if (welcome) *welcome = reply;
   return link;
+}
+
+// The one time format of sealdrop's JSON output.
+std::string Rfc3339(int64_t unix_seconds) {
+  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(unix_seconds)));
 }
 
 std::string ReceiptId(const std::string& jws) {
@@ -77,10 +91,20 @@ std::string ReceiptId(const std::string& jws) {
 // Stores what the order produces: the receipt first, then the package.
 class OrderStore {
  public:
-  OrderStore(ClientHome& home, std::string label) : home_(home), progress_(std::move(label)) {}
+  struct PendingPurchase {
+    std::string program, version, key;
+    bool again = false;
+  };
+  OrderStore(ClientHome& home, std::string label, std::optional<PendingPurchase> pending)
+      : home_(home), progress_(std::move(label)), pending_(std::move(pending)) {}
 
   Status operator()(const HostAction& a) {
     switch (a.kind) {
+      case HostAction::Kind::kCharging:
+        // From here on the server may debit: the key must survive a crash so
+        // that the retry is recognised and not charged again.
+        if (!pending_) return Ok();
+        return home_.SavePending(pending_->program, pending_->version, pending_->key, pending_->again);
       case HostAction::Kind::kReceipt: {
         CrashPoint("client.charged");
         receipt_ = a.text;
@@ -117,47 +141,88 @@ class OrderStore {
     }
   }
   const std::optional<StoredPackage>& stored() const { return stored_; }
+  // Ends the progress bar's line, so an error is printed on its own.
+  void StopProgress() { progress_.Interrupt(); }
 
  private:
   ClientHome& home_;
   Progress progress_;
+  std::optional<PendingPurchase> pending_;
   std::string receipt_;
   std::optional<StoredPackage> stored_;
 };
 
-int Order(const Globals& g, bool purchase, const std::string& name, const std::string& version, bool as_json,
-          const std::string& receipt_file) {
+// What a failed purchase means for the money, said in the error itself.
+Error PurchaseFailure(Error e, const std::string& name, HostSession::Charge charge, bool resumed) {
+  if (e.code == ErrorCode::kAlreadyOwned)
+    return Error{e.code, "you already own " + name + "; run 'sealdrop get " + name +
+                             "' to download it again at no charge, or 'sealdrop buy --again " + name +
+                             "' to pay for another licence"};
+  std::string retry = "run 'sealdrop buy " + name + "' again to finish it (it will not be charged twice)";
+  switch (charge) {
+    case HostSession::Charge::kUnanswered:
+      e.message += "; the purchase may have been charged: " + retry;
+      break;
+    case HostSession::Charge::kCharged:
+      e.message += "; the purchase was charged and its receipt is stored: " + retry;
+      break;
+    case HostSession::Charge::kNotSent:
+      if (resumed) e.message += "; the earlier purchase may still have been charged: " + retry;
+      break;
+    case HostSession::Charge::kRefused:
+      break;
+  }
+  return e;
+}
+
+int Order(const Globals& g, bool purchase, const std::string& name, const std::string& version, bool again,
+          bool as_json, const std::string& receipt_file) {
   Credentials creds;
   std::string key, receipt;
+  bool resumed = false;
   if (purchase) {
-    key = g.home->PendingKeyFor(name, version);
-    if (key.empty()) {
+    key = g.home->PendingKeyFor(name, version, again);
+    resumed = !key.empty();
+    // With --json the same fact is the result's "resumed".
+    if (!resumed)
       key = RandomHexId(16);
-      if (auto st = g.home->SavePending(name, version, key); !st) return cli::Report(kProg, st.error());
-    } else {
-      std::cerr << "resuming an earlier purchase of " << name << " (no second charge)\n";
-    }
+    else if (!as_json)
+      std::cerr << "resuming an earlier purchase of " << name << " that may have been charged; it will not be charged twice\n";
   } else {
     auto r = receipt_file.empty() ? g.home->ReceiptFor(name) : ReadTextFile(receipt_file, kMaxJwsSize);
     if (!r) return cli::Report(kProg, r.error());
     receipt = *r;
     while (!receipt.empty() && (receipt.back() == '\n' || receipt.back() == '\r')) receipt.pop_back();
   }
-  auto link = Session(g, creds);
-  if (!link) return cli::Report(kProg, link.error());
   HostSession host;
-  if (purchase) host.StartPurchase(name, version, key);
+  auto fail = [&](Error e) {
+    if (!purchase) return cli::Report(kProg, e);
+    const HostSession::Charge charge = host.charge();
+    // Keep the key only while the server may hold a charge under it.
+    const bool may_be_charged = charge == HostSession::Charge::kUnanswered || charge == HostSession::Charge::kCharged ||
+                                (resumed && charge == HostSession::Charge::kNotSent);
+    if (!may_be_charged) g.home->ClearPending(key);
+    return cli::Report(kProg, PurchaseFailure(std::move(e), name, charge, resumed));
+  };
+  auto link = Session(g, creds);
+  if (!link) return fail(link.error());
+  if (purchase) host.StartPurchase(name, version, key, again);
   else host.StartRedownload(receipt);
-  OrderStore store(*g.home, name);
+  std::optional<OrderStore::PendingPurchase> pending;
+  if (purchase) pending = OrderStore::PendingPurchase{name, version, key, again};
+  OrderStore store(*g.home, name, pending);
   auto st = (*link)->RunOrder(host, g.trp, std::ref(store));
-  if (!st) return cli::Report(kProg, st.error());
+  if (!st) {
+    store.StopProgress();
+    return fail(st.error());
+  }
   if (purchase) g.home->ClearPending(key);
   const ControlMessage& charged = host.charged();
   if (as_json) {
     std::cout << json{{"name", store.stored()->name}, {"version", store.stored()->version},
                       {"amount", charged.amount}, {"balance", charged.balance},
                       {"receipt_id", store.stored()->receipt_id}, {"package", store.stored()->file.string()},
-                      {"size", store.stored()->size}}
+                      {"size", store.stored()->size}, {"resumed", resumed}}
                      .dump(2)
               << "\n";
   } else {
@@ -167,6 +232,7 @@ int Order(const Globals& g, bool purchase, const std::string& name, const std::s
   }
   return 0;
 }
+
 int Inspect(const ClientHome& home, const std::string& what, const std::string& cert_file, bool as_json) {
   // A bare name is a stored program first (a file of that name in the
   // working directory, such as the program's own unsealed build, does not
@@ -198,10 +264,21 @@ int Inspect(const ClientHome& home, const std::string& what, const std::string& 
   (*report)["file"] = file.string();
   if (as_json) std::cout << report->dump(2) << "\n";
   else std::cout << "file         " << file.string() << "\n" << FormatInspection(*report);
+  std::cout.flush();
   const std::string status = (*report)["signature"]["status"];
-  bool plain_ok = !report->contains("elf") || (*report)["elf"].value("plaintext_parts_match", false);
+  const std::string again = stored ? "; download it again with 'sealdrop get " + what + "'" : "";
   // A package that is visibly damaged or forged is reported, and fails.
-  return status == "invalid" || !plain_ok || !(*report)["payload"]["size_matches_manifest"].get<bool>() ? 1 : 0;
+  if (status == "invalid" || status == "unknown-key")
+    return cli::Report(kProg, {ErrorCode::kCryptoFailure,
+                               file.string() + ": the manifest's signature does not verify against the server "
+                               "certificate " + cert_path.string() +
+                               (status == "unknown-key" ? " (it names another key)" : " (the manifest was altered)") +
+                               "; give the certificate of the server that sold it with --cert" + again});
+  bool plain_ok = !report->contains("elf") || (*report)["elf"].value("plaintext_parts_match", false);
+  if (!plain_ok || !(*report)["payload"]["size_matches_manifest"].get<bool>())
+    return cli::Report(kProg, {ErrorCode::kCryptoFailure,
+                               file.string() + " is damaged or forged: it does not match its signed manifest" + again});
+  return 0;
 }
 
 }  // namespace
@@ -218,15 +295,19 @@ int main(int argc, char** argv) {
   app.add_option("--trp", g.trp, "The processor's socket (env SEALDROP_TRP)");
 
   std::string user, name, version, receipt_file;
-  bool as_json = false, from_server = false;
+  bool as_json = false, from_server = false, again = false;
   std::vector<std::string> run_args;
-  auto* login = app.add_subcommand("login", "Log in (password on stdin or in SEALDROP_PASSWORD) and remember the login");
+  auto* login = app.add_subcommand(
+      "login", "Log in and remember the login and the vendor root (--ca) for this server; the password is asked "
+               "for on a terminal, else read from stdin or SEALDROP_PASSWORD");
   login->add_option("USER", user, "User ID")->required();
+  login->add_flag("--json", as_json, "Print JSON");
   auto* catalog = app.add_subcommand("catalog", "List the programs for sale");
   catalog->add_flag("--json", as_json, "Print JSON");
   auto* buy = app.add_subcommand("buy", "Buy a program; it arrives sealed for your processor");
   buy->add_option("NAME", name, "Program name")->required();
   buy->add_option("--version", version, "Version (default: newest)");
+  buy->add_flag("--again", again, "Buy another licence of a version you already own (charged again)");
   buy->add_flag("--json", as_json, "Print JSON");
   auto* get = app.add_subcommand("get", "Download a program again with its stored receipt, without charge");
   get->add_option("NAME", name, "Program name")->required();
@@ -261,11 +342,7 @@ int main(int argc, char** argv) {
                                            "verified at the last connection)");
   inspect->add_flag("--json", as_json, "Print JSON");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : cli::kExitUsage;  // --help is success
-  }
+  if (auto done = cli::Parse(app, argc, argv, kProg)) return *done;
   if (g.server.empty()) g.server = Env("SEALDROP_SERVER");
   if (g.ca.empty()) g.ca = Env("SEALDROP_CA");
   if (g.trp.empty()) g.trp = Env("SEALDROP_TRP", DefaultTrpSocket());
@@ -274,13 +351,27 @@ int main(int argc, char** argv) {
   g.home = &*home;
   std::signal(SIGPIPE, SIG_IGN);
 
+  cli::SetJsonErrors(as_json);
   if (*inspect) return Inspect(*home, package_arg, cert_file, as_json);
   if (*login) {
+    std::string server = g.server;
+    std::optional<Credentials> earlier;
+    if (server.empty()) {
+      auto current = home->LoadCredentials();
+      server = current ? current->server : "https://localhost:8443";
+    }
+    if (auto c = home->LoadCredentials(server)) earlier = *c;
+    // The root this login is verified with is remembered for the server.
+    const std::string ca = VendorRootFor(g, earlier ? &*earlier : nullptr);
+    std::string root_pem;
+    if (!ca.empty()) {
+      auto pem = ReadTextFile(ca, 1 << 20);
+      if (pem) root_pem = *pem;
+    }
+    auto link = ServerLink::Connect({server, ca});
+    if (!link) return cli::Report(kProg, link.error());
     auto password = cli::ReadSecret("SEALDROP_PASSWORD", "password");
     if (!password) return cli::Report(kProg, password.error());
-    std::string server = g.server.empty() ? "https://localhost:8443" : g.server;
-    auto link = ServerLink::Connect({server, g.ca});
-    if (!link) return cli::Report(kProg, link.error());
     ControlMessage m{.type = "login"};
     m.user = user;
     m.password = *password;
@@ -289,18 +380,21 @@ int main(int argc, char** argv) {
     if (!reply) return cli::Report(kProg, reply.error());
     if (reply->type == "error") return cli::Report(kProg, {ErrorCodeFromName(reply->code), reply->message});
     if (reply->token.empty()) return cli::Report(kProg, {ErrorCode::kInternal, "the server issued no login token"});
-    if (auto st = home->SaveCredentials({server, user, reply->token}); !st) return cli::Report(kProg, st.error());
+    if (auto st = home->SaveLogin({server, user, reply->token, ""}, root_pem); !st) return cli::Report(kProg, st.error());
     (void)home->SaveServerCertificate((*link)->ServerCertificatePem());
-    std::cout << "logged in as " << user << " at " << server << " (balance " << reply->balance << ")\n";
+    const std::string shown = NormaliseServerUrl(server).value_or(server);
+    if (as_json)
+      std::cout << json{{"user", user}, {"server", shown}, {"balance", reply->balance}}.dump() << "\n";
+    else
+      std::cout << "logged in as " << user << " at " << shown << " (balance " << reply->balance << ")\n";
     return 0;
   }
   if (*catalog) {
     std::string server = g.server;
-    if (server.empty()) {
-      auto creds = home->LoadCredentials();
-      server = creds ? creds->server : "https://localhost:8443";
-    }
-    auto body = HttpsGet({server, g.ca}, "/v1/catalog");
+    std::optional<Credentials> creds;
+    if (auto c = home->LoadCredentials(server)) creds = *c;
+    if (server.empty()) server = creds ? creds->server : "https://localhost:8443";
+    auto body = HttpsGet({server, VendorRootFor(g, creds ? &*creds : nullptr)}, "/v1/catalog");
     if (!body) return cli::Report(kProg, body.error());
     json j = json::parse(*body, nullptr, false);
     if (j.is_discarded() || !j.contains("programs")) return cli::Report(kProg, {ErrorCode::kMalformed, "the server sent a malformed catalogue"});
@@ -313,8 +407,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (*buy) return Order(g, true, name, version, as_json, "");
-  if (*get) return Order(g, false, name, "", as_json, receipt_file);
+  if (*buy) return Order(g, true, name, version, again, as_json, "");
+  if (*get) return Order(g, false, name, "", false, as_json, receipt_file);
   if (*balance || (*receipts && from_server)) {
     Credentials creds;
     auto link = Session(g, creds);
@@ -342,7 +436,7 @@ int main(int argc, char** argv) {
       if (!c) continue;
       if (as_json)
         arr.push_back({{"receipt_id", c->receipt_id}, {"program", c->program}, {"version", c->version},
-                       {"amount", c->amount}, {"issued_at", c->issued_at}, {"user", c->user}, {"jws", r}});
+                       {"amount", c->amount}, {"issued_at", Rfc3339(c->issued_at)}, {"user", c->user}, {"jws", r}});
       else
         std::cout << c->receipt_id << "\t" << c->program << "\t" << c->version << "\t" << c->amount << "\n";
     }
@@ -353,6 +447,12 @@ int main(int argc, char** argv) {
     auto reply = TrpRequest(g.trp, TrpType::kList, "");
     if (!reply) return cli::Report(kProg, reply.error());
     json j = json::parse(reply->second, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed list of licences"});
+    if (j.contains("licences") && j["licences"].is_array())
+      for (auto& l : j["licences"])
+        if (l.is_object() && l.contains("released_at") && l["released_at"].is_number_integer())
+          l["released_at"] = Rfc3339(l["released_at"].get<int64_t>());
     if (as_json) std::cout << j.dump(2) << "\n";
     else
       for (const auto& l : j.value("licences", json::array()))
@@ -360,6 +460,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*run || *open) {
+    // The program's own exit status is passed on; sealdrop's own failures
+    // use 125-127 (cli_common.h), as env(1) does.
+    auto run_failure = [](const Error& e) {
+      cli::Report(kProg, e);
+      return cli::RunExitCodeFor(e.code);
+    };
     auto open_package = [&](const std::string& n) -> Result<int> {
       SEALDROP_ASSIGN(StoredPackage pkg, home->FindPackage(n));
       int fd = ::open(pkg.file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -367,13 +473,13 @@ int main(int argc, char** argv) {
       return fd;
     };
     if (*open && with_program.empty() && !run_args.empty())
-      return cli::Report(kProg, {ErrorCode::kInvalidArgument, "arguments after -- are for the program given with --with"});
+      return cli::UsageError(kProg, "arguments after -- are for the program given with --with");
     const std::string& program = *run ? name : with_program;
     std::vector<int> fds;
     auto close_all = [&] { for (int fd : fds) if (fd > 2) ::close(fd); };
     if (!program.empty()) {
       auto fd = open_package(program);
-      if (!fd) return cli::Report(kProg, fd.error());
+      if (!fd) return run_failure(fd.error());
       fds = {0, 1, 2, *fd};
     } else {
       fds = {1};
@@ -382,36 +488,46 @@ int main(int argc, char** argv) {
       auto fd = open_package(name);
       if (!fd) {
         close_all();
-        return cli::Report(kProg, fd.error());
+        return run_failure(fd.error());
       }
       fds.push_back(*fd);
     }
-    // The request is JSON text: arguments and the working directory must be
-    // UTF-8; environment entries that are not are left out (the processor
-    // passes on only LANG, LC_ALL, TERM and TZ anyway).
+    // Only what the processor passes on to the program (trp/runner.h,
+    // kPassedEnvironment) is sent: the rest would be dropped there anyway,
+    // and a large environment would not fit in one request.
+    static const char* const kPassedEnvironment[] = {"LANG", "LC_ALL", "TERM", "TZ"};
     std::vector<std::string> env;
-    for (char** e = environ; *e; ++e)
-      if (IsValidUtf8(*e)) env.emplace_back(*e);
+    for (const char* var : kPassedEnvironment)
+      if (const char* v = std::getenv(var); v != nullptr && std::strlen(v) < 4000 && IsValidUtf8(v))
+        env.push_back(std::string(var) + "=" + v);
     std::error_code ec;
     const std::string cwd = fs::current_path(ec).string();
     for (const auto& a : run_args)
       if (!IsValidUtf8(a)) {
         close_all();
-        return cli::Report(kProg, {ErrorCode::kInvalidArgument, "the program's arguments must be valid UTF-8 text"});
+        return run_failure({ErrorCode::kInvalidArgument, "the program's arguments must be valid UTF-8 text"});
       }
     if (!IsValidUtf8(cwd)) {
       close_all();
-      return cli::Report(kProg, {ErrorCode::kInvalidArgument, "the working directory's path is not valid UTF-8; run from another directory"});
+      return run_failure({ErrorCode::kInvalidArgument, "the working directory's path is not valid UTF-8; run from another directory"});
     }
     json req = {{"args", run_args}, {"cwd", cwd}, {"env", env}};
     if (*open) req["with"] = !program.empty();
-    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, req.dump(), fds);
+    const std::string request = req.dump();
+    if (request.size() > TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)).value_or(0)) {
+      close_all();
+      return run_failure({ErrorCode::kTooLarge, "the program's arguments are too long for the processor (at most " +
+                                                    HumanBytes(static_cast<double>(*TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)))) +
+                                                    " in all); pass large input on standard input or in a file"});
+    }
+    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, request, fds);
     close_all();
-    if (!reply) return cli::Report(kProg, reply.error());
+    if (!reply) return run_failure(reply.error());
     json j = json::parse(reply->second, nullptr, false);
-    if (j.is_discarded()) return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed exit status"});
+    if (j.is_discarded() || !j.is_object())
+      return run_failure({ErrorCode::kMalformed, "the processor sent a malformed exit status"});
     if (j.contains("signal")) return 128 + j.value("signal", 0);
-    return j.value("exit_code", 1);
+    return j.value("exit_code", cli::kExitRunFailed);
   }
   return cli::kExitUsage;
 }

@@ -54,19 +54,15 @@ int main(int argc, char** argv) {
   int idle_timeout = kDefaultProcessorIdleSeconds;
   serve->add_option("--idle-timeout", idle_timeout, "Seconds a connection may send nothing before it is closed")
       ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+      ->check(cli::WholeNumber(1, 86400));
 
   bool as_json = false;
   auto* info = app.add_subcommand("info", "Show the processor's serial, keys and installed material");
   info->add_option("STATE", state, "State directory")->required();
   info->add_flag("--json", as_json, "Print JSON");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : cli::kExitUsage;  // --help is success
-  }
   const char* prog = "sealdrop-trp";
+  if (auto done = cli::Parse(app, argc, argv, prog)) return *done;
 
   if (*init) {
     if (init_options.backend != "tpm" && !init_options.tcti.empty())

@@ -80,11 +80,11 @@ int main(int argc, char** argv) {
   auto* user_add = user->add_subcommand("add", "Add a user; the password is read from standard input");
   user_add->add_option("DATA", data, "Data directory")->required();
   user_add->add_option("USER", user_name, "User ID")->required();
-  user_add->add_option("--credit", credit, "Starting balance")->required()->check(CLI::NonNegativeNumber);
+  user_add->add_option("--credit", credit, "Starting balance")->required()->check(cli::WholeNumberAtLeast(0));
   auto* user_credit = user->add_subcommand("credit", "Add to a user's balance");
   user_credit->add_option("DATA", data, "Data directory")->required();
   user_credit->add_option("USER", user_name, "User ID")->required();
-  user_credit->add_option("AMOUNT", credit, "Amount")->required()->check(CLI::PositiveNumber);
+  user_credit->add_option("AMOUNT", credit, "Amount")->required()->check(cli::WholeNumberAtLeast(1));
 
   auto* program = app.add_subcommand("program", "Manage programs");
   program->require_subcommand(1);
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   program_add->add_option("FILE", file, "The program file")->required()->check(CLI::ExistingFile);
   program_add->add_option("--name", name, "Catalogue name")->required();
   program_add->add_option("--version", version, "Version")->required();
-  program_add->add_option("--price", price, "Price in the smallest currency unit")->required()->check(CLI::NonNegativeNumber);
+  program_add->add_option("--price", price, "Price in the smallest currency unit")->required()->check(cli::WholeNumberAtLeast(0));
   program_add->add_flag("--export", may_export,
                         "Data only: the licence lets 'sealdrop open' write the plaintext to the user's host");
   auto* program_list = program->add_subcommand("list", "List the catalogue");
@@ -127,26 +127,22 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Serve HTTPS and WebSocket sessions until SIGINT or SIGTERM");
   serve->add_option("DATA", data, "Data directory")->required();
   serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
-  serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
+  serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(cli::WholeNumber(1, 64));
   serve->add_option("--port-file", port_file, "Write the bound port number to this file");
   int max_connections = 1024;
   serve->add_option("--max-connections", max_connections, "Connections served at once; more are closed at accept")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000000));
+      ->check(cli::WholeNumber(1, 1000000));
   int per_address = 64;
   serve->add_option("--max-connections-per-address", per_address, "Connections one client address may hold at once")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000000));
+      ->check(cli::WholeNumber(1, 1000000));
   int idle_timeout = 120;
   serve->add_option("--idle-timeout", idle_timeout, "Seconds a session may receive nothing before it is closed")
       ->capture_default_str()
-      ->check(CLI::Range(1, 86400));
+      ->check(cli::WholeNumber(1, 86400));
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : cli::kExitUsage;  // --help is success
-  }
+  if (auto done = cli::Parse(app, argc, argv, kProg)) return *done;
 
   if (*init) {
     if (config.hosts.empty()) config.hosts = {"localhost", "127.0.0.1"};

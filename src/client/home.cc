@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
+#include "client/link.h"
 #include "crypto/jws.h"
+#include "crypto/sha256.h"
 #include "protocol/messages.h"
 
 namespace sealdrop {
@@ -35,22 +37,75 @@ Result<ClientHome> ClientHome::Open() {
   return ClientHome(dir);
 }
 
-Status ClientHome::SaveCredentials(const Credentials& c) const {
-  json j = {{"server", c.server}, {"user", c.user}, {"token", c.token}};
-  return WriteFileAtomic(dir_ / "credentials.json", j.dump(2) + "\n", 0600);
+Result<std::string> NormaliseServerUrl(const std::string& url) {
+  SEALDROP_ASSIGN(ServerAddress a, ServerAddress::Parse(url));
+  const bool v6 = a.host.find(':') != std::string::npos;
+  return "https://" + (v6 ? "[" + a.host + "]" : a.host) + ":" + a.port;
 }
 
-Result<Credentials> ClientHome::LoadCredentials() const {
-  auto text = ReadTextFile(dir_ / "credentials.json", 64 * 1024);
-  if (!text) return Fail(ErrorCode::kAuthFailed, "not logged in; run 'sealdrop login USER' first");
+namespace {
+Result<json> ReadLogins(const fs::path& file) {
+  auto text = ReadTextFile(file, 1 << 20);
+  if (!text) return json{{"logins", json::object()}};
   json j = json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return Fail(ErrorCode::kMalformed, "the stored credentials are damaged; run 'sealdrop login USER' again");
+  if (!j.contains("logins") && j.contains("server")) {
+    // The one-login layout of earlier versions.
+    auto url = NormaliseServerUrl(j.value("server", ""));
+    json old = j;
+    j = {{"logins", json::object()}};
+    if (url) {
+      j["current"] = *url;
+      j["logins"][*url] = {{"user", old.value("user", "")}, {"token", old.value("token", "")}};
+    }
+  }
+  if (!j.contains("logins") || !j["logins"].is_object())
+    return Fail(ErrorCode::kMalformed, "the stored credentials are damaged; run 'sealdrop login USER' again");
+  return j;
+}
+}  // namespace
+
+Status ClientHome::SaveLogin(Credentials c, const std::string& vendor_root_pem) const {
+  SEALDROP_ASSIGN(c.server, NormaliseServerUrl(c.server));
+  if (!vendor_root_pem.empty()) {
+    c.vendor_root_sha256 = Sha256Hex(AsBytes(vendor_root_pem));
+    SEALDROP_TRY(EnsureDirectory(dir_ / "roots", 0700));
+    SEALDROP_TRY(WriteFileAtomic(dir_ / "roots" / (c.vendor_root_sha256 + ".pem"), vendor_root_pem, 0644));
+  }
+  auto j = ReadLogins(dir_ / "credentials.json");
+  if (!j) j = json{{"logins", json::object()}};  // a damaged file is replaced by this login
+  (*j)["current"] = c.server;
+  (*j)["logins"][c.server] = {{"user", c.user}, {"token", c.token}, {"vendor_root_sha256", c.vendor_root_sha256}};
+  return WriteFileAtomic(dir_ / "credentials.json", j->dump(2) + "\n", 0600);
+}
+
+Result<Credentials> ClientHome::LoadCredentials(const std::string& server) const {
+  SEALDROP_ASSIGN(json j, ReadLogins(dir_ / "credentials.json"));
+  std::string url;
+  if (!server.empty()) {
+    SEALDROP_ASSIGN(url, NormaliseServerUrl(server));
+  } else {
+    url = j.value("current", "");
+  }
+  const json& logins = j["logins"];
+  if (url.empty()) return Fail(ErrorCode::kAuthFailed, "not logged in; run 'sealdrop login USER' first");
+  if (!logins.contains(url) || !logins[url].is_object())
+    return Fail(ErrorCode::kAuthFailed, "not logged in at " + url + "; run 'sealdrop login USER'");
+  const json& l = logins[url];
   Credentials c;
-  c.server = j.value("server", "");
-  c.user = j.value("user", "");
-  c.token = j.value("token", "");
+  c.server = url;
+  c.user = l.value("user", "");
+  c.token = l.value("token", "");
+  c.vendor_root_sha256 = l.value("vendor_root_sha256", "");
   return c;
+}
+
+fs::path ClientHome::VendorRootPath(const Credentials& c) const {
+  if (c.vendor_root_sha256.size() != 64 ||
+      c.vendor_root_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return {};
+  return dir_ / "roots" / (c.vendor_root_sha256 + ".pem");
 }
 
 Status ClientHome::SaveServerCertificate(const std::string& pem) const {
@@ -194,20 +249,22 @@ Result<StoredPackage> ClientHome::FindPackage(const std::string& name) const {
   return p;
 }
 
-std::string ClientHome::PendingKeyFor(const std::string& program, const std::string& version) const {
+std::string ClientHome::PendingKeyFor(const std::string& program, const std::string& version, bool again) const {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_ / "pending", ec)) {
     auto text = ReadTextFile(e.path(), 64 * 1024);
     if (!text) continue;
     json j = json::parse(*text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) continue;
-    if (j.value("program", "") == program && j.value("version", "") == version) return j.value("key", "");
+    if (j.value("program", "") == program && j.value("version", "") == version && j.value("again", false) == again)
+      return j.value("key", "");
   }
   return "";
 }
 
-Status ClientHome::SavePending(const std::string& program, const std::string& version, const std::string& key) const {
-  json j = {{"program", program}, {"version", version}, {"key", key}};
+Status ClientHome::SavePending(const std::string& program, const std::string& version, const std::string& key,
+                               bool again) const {
+  json j = {{"program", program}, {"version", version}, {"key", key}, {"again", again}};
   return WriteFileAtomic(dir_ / "pending" / (key + ".json"), j.dump() + "\n", 0600);
 }
 

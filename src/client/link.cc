@@ -17,6 +17,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <array>
 #include <deque>
@@ -68,11 +69,25 @@ Result<ServerAddress> ServerAddress::Parse(const std::string& url) {
 
 namespace {
 
+// OpenSSL names why a certificate failed ("certificate verify failed:
+// certificate has expired"); each reason a user can act on gets its own
+// sentence.
 Error NetError(const std::exception& e, std::string_view what) {
   std::string detail = e.what();
-  if (detail.find("certificate verify failed") != std::string::npos)
+  if (detail.find("certificate verify failed") != std::string::npos) {
+    if (detail.find("certificate has expired") != std::string::npos)
+      return Error{ErrorCode::kUntrustedPeer,
+                   "the server's certificate has expired; ask the server's operator to renew it"};
+    if (detail.find("certificate is not yet valid") != std::string::npos)
+      return Error{ErrorCode::kUntrustedPeer,
+                   "the server's certificate is not valid yet; check this computer's clock, or ask the server's "
+                   "operator"};
+    if (detail.find("hostname mismatch") != std::string::npos || detail.find("Hostname mismatch") != std::string::npos)
+      return Error{ErrorCode::kUntrustedPeer,
+                   "the server's certificate is not for this host name; check the server URL"};
     return Error{ErrorCode::kUntrustedPeer,
                  "the server's certificate is not trusted; give the vendor root with --ca or SEALDROP_CA"};
+  }
   return Error{ErrorCode::kUnavailable, std::string(what) + ": " + detail};
 }
 
@@ -102,8 +117,14 @@ Status ConfigureTls(ssl::context& tls, const LinkOptions& options) {
   tls.set_verify_mode(ssl::verify_peer);
   boost::system::error_code ec;
   if (!options.ca_file.empty()) {
+    std::error_code fs_ec;
+    if (!std::filesystem::is_regular_file(options.ca_file, fs_ec))
+      return Fail(ErrorCode::kNotFound, "the vendor root " + options.ca_file +
+                                            " (--ca or SEALDROP_CA) does not exist; give the vendor's CA certificate");
     tls.load_verify_file(options.ca_file, ec);
-    if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot read the vendor root " + options.ca_file + ": " + ec.message());
+    if (ec)
+      return Fail(ErrorCode::kInvalidArgument,
+                  "cannot read the vendor root " + options.ca_file + "; give the vendor's CA certificate in PEM");
   } else {
     tls.set_default_verify_paths(ec);
   }
@@ -125,7 +146,15 @@ net::awaitable<void> ConnectTls(Stream& stream, const ServerAddress& addr) {
   co_await beast::get_lowest_layer(stream).async_connect(results, net::use_awaitable);
   if (!IsIpLiteral(addr.host)) SSL_set_tlsext_host_name(stream.native_handle(), addr.host.c_str());
   stream.set_verify_callback(ssl::host_name_verification(addr.host));
-  co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
+  try {
+    co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
+  } catch (const boost::system::system_error&) {
+    // Asio's message drops OpenSSL's reason; NetError needs it.
+    long verify = SSL_get_verify_result(stream.native_handle());
+    if (verify != X509_V_OK)
+      throw std::runtime_error(std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify));
+    throw;
+  }
   beast::get_lowest_layer(stream).expires_never();
 }
 
@@ -286,6 +315,7 @@ struct Relay {
             fds.pop_front();
           }
           if (auto st = sink(*a); !st) {
+            host.Abort(st.error());
             Finish(st.error());
             // Let the processor drop what it holds.
             QueueToTrp(static_cast<uint8_t>(TrpType::kAbort), {});

@@ -3,6 +3,19 @@
 #include <nlohmann/json.hpp>
 
 namespace sealdrop {
+namespace {
+// An error in answer to the charge is a definite "not debited" when it is a
+// decision (funds, policy, ownership, a bad request); a masked internal or
+// I/O failure may have come after the debit committed.
+HostSession::Charge ChargeAfterError(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInternal:
+    case ErrorCode::kIo:
+    case ErrorCode::kUnavailable: return HostSession::Charge::kUnanswered;
+    default: return HostSession::Charge::kRefused;
+  }
+}
+}  // namespace
 
 void HostSession::Failed(Error e) {
   if (state_ == State::kFailed) return;
@@ -13,11 +26,12 @@ void HostSession::Failed(Error e) {
 }
 
 void HostSession::StartPurchase(const std::string& program, const std::string& version,
-                                const std::string& idempotency_key) {
+                                const std::string& idempotency_key, bool again) {
   ControlMessage m{.type = "purchase"};
   m.program = program;
   m.version = version;
   m.idempotency_key = idempotency_key;
+  m.again = again;
   state_ = State::kOrdered;
   Push({HostAction::Kind::kControlToServer, EncodeControl(m)});
 }
@@ -31,7 +45,10 @@ void HostSession::StartRedownload(const std::string& receipt_jws) {
 
 void HostSession::OnServerControl(const ControlMessage& m) {
   if (state_ == State::kFailed || state_ == State::kDone) return;
-  if (m.type == "error") return Failed(Error{ErrorCodeFromName(m.code), m.message});
+  if (m.type == "error") {
+    if (state_ == State::kCharging) charge_ = ChargeAfterError(ErrorCodeFromName(m.code));
+    return Failed(Error{ErrorCodeFromName(m.code), m.message});
+  }
   if (m.type == "order" && state_ == State::kOrdered) {
     order_ = m;
     state_ = State::kRelay;
@@ -40,6 +57,7 @@ void HostSession::OnServerControl(const ControlMessage& m) {
   }
   if (m.type == "charged" && state_ == State::kCharging) {
     charged_ = m;
+    charge_ = Charge::kCharged;
     state_ = State::kReleasing;
     // The receipt is stored before anything else, so a crash from here on
     // still lets the user download again without paying.
@@ -84,6 +102,8 @@ void HostSession::OnTrpFrame(const Frame& f) {
       ControlMessage charge{.type = "charge"};
       charge.order_id = order_.order_id;
       state_ = State::kCharging;
+      charge_ = Charge::kUnanswered;
+      Push({HostAction::Kind::kCharging});
       Push({HostAction::Kind::kControlToServer, EncodeControl(charge)});
       return;
     }
@@ -103,7 +123,19 @@ std::optional<HostAction> HostSession::NextAction() {
   if (actions_.empty()) return std::nullopt;
   HostAction a = std::move(actions_.front());
   actions_.pop_front();
+  // From kCharging on, the only control message queued is the charge.
+  if (a.kind == HostAction::Kind::kControlToServer && charge_ == Charge::kUnanswered) charge_taken_ = true;
   return a;
+}
+
+void HostSession::Abort(Error error) {
+  if (state_ == State::kFailed || state_ == State::kDone) return;
+  state_ = State::kFailed;
+  error_ = std::move(error);
+  std::erase_if(actions_, [](const HostAction& a) {
+    return a.kind == HostAction::Kind::kControlToServer || a.kind == HostAction::Kind::kInnerToServer;
+  });
+  if (charge_ == Charge::kUnanswered && !charge_taken_) charge_ = Charge::kNotSent;
 }
 
 }  // namespace sealdrop

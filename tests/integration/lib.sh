@@ -46,10 +46,14 @@ wait_for() {  # wait_for FILE: until it exists (socket or non-empty file)
   echo "# $1 did not appear"; return 1
 }
 
+# A restarted server keeps its port, as a real server keeps its URL: the
+# client's logins belong to a server URL.
 start_server() {
+  local port=0
+  [ -s "$work/port" ] && port=$(cat "$work/port")
   rm -f "$work/port"
   # shellcheck disable=SC2086 # SERVE_FLAGS holds several words on purpose
-  "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0 --port-file "$work/port" ${SERVE_FLAGS:-} 2>>"$work/server.log" &
+  "$BIN/sealdropd" serve "$work/data" --listen "127.0.0.1:$port" --port-file "$work/port" ${SERVE_FLAGS:-} 2>>"$work/server.log" &
   server_pid=$!
   pids+=("$server_pid")
   wait_for "$work/port"
