@@ -72,7 +72,7 @@ echo "# the processor and its socket on signals (item 13)"
 kill -HUP "$npid"; sleep 0.6
 check "sealdrop-trp survives SIGHUP" kill -0 "$npid"
 check "sealdrop-trp logs that SIGHUP reloads nothing" log_has "$work/n.log" reload_ignored
-check "its socket is still there after SIGHUP" test -S "$work/n.sock"
+check "and still answers on its socket after SIGHUP" env SEALDROP_HOME="$work/home-alice" SEALDROP_TRP="$work/n.sock" timeout 20 "$BIN/sealdrop" list
 kill -TERM "$npid"; wait "$npid" 2>/dev/null
 check "sealdrop-trp removes its socket on SIGTERM" test ! -e "$work/n.sock"
 check "and says STOPPING=1" grep -qx 'STOPPING=1' "$work/notify-trp.txt"
@@ -84,8 +84,8 @@ wait_for "$work/n.sock"; kill -KILL "$npid"; wait "$npid" 2>/dev/null
 check "a killed processor leaves its socket file" test -S "$work/n.sock"
 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock" 2>>"$work/n.log" & npid=$!; pids+=($npid)
 sleep 0.5
-check "a new processor replaces the stale socket and serves" env SEALDROP_HOME="$work/home-alice" SEALDROP_TRP="$work/n.sock" "$BIN/sealdrop" list
-refuses "a second processor on a live socket is refused" "already serving" "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock"
+check "a new processor replaces the stale socket and serves" env SEALDROP_HOME="$work/home-alice" SEALDROP_TRP="$work/n.sock" timeout 20 "$BIN/sealdrop" list
+refuses "a second processor on a live socket is refused" "already serving" timeout 10 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock"
 kill -TERM "$npid"; wait "$npid" 2>/dev/null
 
 echo "# health and metrics (item 14)"
