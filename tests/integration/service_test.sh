@@ -46,6 +46,13 @@ wait_log() {  # wait_log FILE EVENT [COND]: up to 20 s
   return 1
 }
 metric() { curl -sf "$METRICS/metrics" | grep -F "$1 " | grep -v '^#' | awk '{ print $NF }'; }
+# signal_and_wait SIG PID: sends SIG and waits up to 10 s for PID to exit
+# (then kills it, so a daemon that ignores SIG cannot hang the test).
+signal_and_wait() {
+  kill "-$1" "$2" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$2" 2>/dev/null; wait "$2" 2>/dev/null
+}
 http_code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 notify_listener "$work/notify-server.txt" "$work/notify-server.sock"
@@ -73,20 +80,22 @@ kill -HUP "$npid"; sleep 0.6
 check "sealdrop-trp survives SIGHUP" kill -0 "$npid"
 check "sealdrop-trp logs that SIGHUP reloads nothing" log_has "$work/n.log" reload_ignored
 check "and still answers on its socket after SIGHUP" env SEALDROP_HOME="$work/home-alice" SEALDROP_TRP="$work/n.sock" timeout 20 "$BIN/sealdrop" list
-kill -TERM "$npid"; wait "$npid" 2>/dev/null
+signal_and_wait TERM "$npid"
 check "sealdrop-trp removes its socket on SIGTERM" test ! -e "$work/n.sock"
 check "and says STOPPING=1" grep -qx 'STOPPING=1' "$work/notify-trp.txt"
+rm -f "$work/n.sock"
 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock" 2>>"$work/n.log" & npid=$!
-wait_for "$work/n.sock"; kill -INT "$npid"; wait "$npid" 2>/dev/null
+wait_for "$work/n.sock"; signal_and_wait INT "$npid"
 check "sealdrop-trp removes its socket on SIGINT" test ! -e "$work/n.sock"
+rm -f "$work/n.sock"
 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock" 2>>"$work/n.log" & npid=$!
-wait_for "$work/n.sock"; kill -KILL "$npid"; wait "$npid" 2>/dev/null
+wait_for "$work/n.sock"; signal_and_wait KILL "$npid"
 check "a killed processor leaves its socket file" test -S "$work/n.sock"
 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock" 2>>"$work/n.log" & npid=$!; pids+=($npid)
 sleep 0.5
 check "a new processor replaces the stale socket and serves" env SEALDROP_HOME="$work/home-alice" SEALDROP_TRP="$work/n.sock" timeout 20 "$BIN/sealdrop" list
 refuses "a second processor on a live socket is refused" "already serving" timeout 10 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/n.sock"
-kill -TERM "$npid"; wait "$npid" 2>/dev/null
+signal_and_wait TERM "$npid"
 
 echo "# health and metrics (item 14)"
 same "/healthz answers ok to customers" "$(curl -sf --cacert "$work/vendor/ca.pem" "$SEALDROP_SERVER/healthz")" "ok"
@@ -233,7 +242,7 @@ for p in sys.argv[1:]:
 PY
 
 echo "# shutdown"
-kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null
+signal_and_wait TERM "$server_pid"
 check "sealdropd says STOPPING=1 on SIGTERM" grep -qx 'STOPPING=1' "$work/notify-server.txt"
 
 echo "# make install (item 17)"
@@ -247,7 +256,7 @@ fi
 for exe in sealdropd sealdrop sealdrop-trp sealdrop-ca; do
   f="$dest/usr/local/bin/$exe"
   check "$exe is installed" test -x "$f"
-  check "$exe is stripped" bash -c "! readelf -S '$f' | grep -q '\.symtab'"
+  check "$exe is stripped" bash -c "readelf -S '$f' >'$work/sections' && ! grep -q '\.symtab' '$work/sections'"
   check "$exe has a man page" test -s "$dest/usr/local/share/man/man1/$exe.1"
   check "$exe has a bash completion" test -s "$dest/usr/local/share/bash-completion/completions/$exe"
 done
