@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
 
-#include <iostream>
+#include <limits>
 #include <thread>
 
 #include "base/daemon.h"
@@ -629,6 +629,8 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
           return;
         }
       } else if (options.reload && options.reload->load() != reloads_seen) {
+        // On an io thread: reading a few small files and building one
+        // SSL_CTX takes milliseconds, and the other threads keep serving.
         reloads_seen = options.reload->load();
         Reload(shared);
       } else if (std::chrono::steady_clock::now() >= next_expiry_check) {

@@ -241,6 +241,15 @@ for p in sys.argv[1:]:
     assert lines and all(l["program"] == "sealdrop-trp" for l in lines), p
 PY
 
+echo "# a ledger that cannot be read (item 14)"
+# Overwritten in place: the server's open connection sees the same file.
+for f in "$work"/data/ledger.db*; do
+  size=$(stat -c %s "$f")
+  head -c "$size" /dev/zero | dd of="$f" conv=notrunc status=none
+done
+curl -s "$METRICS/healthz" >"$work/health.txt"
+check "/healthz names an unreadable ledger" grep -q 'unavailable: the ledger cannot be read' "$work/health.txt"
+
 echo "# shutdown"
 signal_and_wait TERM "$server_pid"
 check "sealdropd says STOPPING=1 on SIGTERM" grep -qx 'STOPPING=1' "$work/notify-server.txt"
