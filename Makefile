@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all bootstrap build test test-asan test-tsan demo bench bench-startup bench-tpm bench-ledger bench-tls fuzz fuzz-smoke clean
+.PHONY: all bootstrap build install test test-asan test-tsan demo bench bench-startup bench-tpm bench-ledger bench-tls fuzz fuzz-smoke clean
 
 all: build
 
@@ -17,6 +17,14 @@ $(BUILD)/build.ninja:
 
 build: bootstrap $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Stripped executables, man pages, bash completions and systemd units under
+# PREFIX, staged under DESTDIR if set (docs/operations.md, "Installing").
+PREFIX ?= /usr/local
+install: build
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --strip
 
 # Every unit and process-level test, then each fuzz target briefly: its
 # seeds, the inputs of past findings, and FUZZ_SMOKE_SECONDS of mutation.

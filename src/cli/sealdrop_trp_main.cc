@@ -6,7 +6,9 @@
 #include "cli/cli_common.h"
 #include <sys/prctl.h>
 
+#include "base/daemon.h"
 #include "base/files.h"
+#include "base/log.h"
 #include "tpm/enrol.h"
 #include "trp/confine.h"
 #include "trp/server.h"
@@ -48,7 +50,9 @@ int main(int argc, char** argv) {
   install->add_option("--trust", trust, "Vendor root CA certificate to pin (PEM); may be given several times");
 
   std::string socket;
-  auto* serve = app.add_subcommand("serve", "Serve the host on a Unix socket until SIGINT or SIGTERM");
+  auto* serve = app.add_subcommand(
+      "serve", "Serve the host on a Unix socket until SIGINT or SIGTERM (SIGHUP is logged and ignored). Logs are "
+               "JSON lines on standard error");
   serve->add_option("STATE", state, "State directory")->required();
   serve->add_option("--socket", socket, "Unix socket path")->required();
   int idle_timeout = kDefaultProcessorIdleSeconds;
@@ -126,7 +130,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve) {
+    SetLogProgram(prog);
     const auto& stop = cli::StopFlag();
+    // Installed before anything else: SIGHUP's default action would end the
+    // processor and leave its socket file behind.
+    const auto& reload = ReloadRequests();
     // Before any key is in memory: hide the state from the programs this
     // processor will run, then make the daemon non-dumpable (no core dumps,
     // no same-uid ptrace or /proc reads of its memory).
@@ -138,14 +146,13 @@ int main(int argc, char** argv) {
     }
     auto confined = ConfineStateDirectory(state);
     if (!confined)
-      std::cerr << "sealdrop-trp: warning: " << confined.error().message
-                << "; downloads work, but programs will not be run\n";
+      Log(LogLevel::kWarning, "not_confined",
+          {{"detail", confined.error().message + "; downloads work, but programs will not be run"}});
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     auto ps = ProcessorState::Load(confined ? confined->state : fs::path(state), state);
     if (ps) ps->set_confined(confined.has_value());
     if (!ps) return cli::Report(prog, ps.error());
-    std::cerr << "sealdrop-trp: processor " << ps->identity().device_serial << " serving " << socket << "\n";
-    auto st = ServeProcessor(*ps, socket, stop, idle_timeout);
+    auto st = ServeProcessor(*ps, socket, stop, idle_timeout, &reload);
     if (!st) return cli::Report(prog, st.error());
     return 0;
   }

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/time_format.h"
+#include "base/daemon.h"
+#include "base/log.h"
 #include "cli/cli_common.h"
 #include "server/data_dir.h"
 #include "server/http_server.h"
@@ -48,6 +50,16 @@ std::string RevokeMessage(const RevokeOutcome& r) {
          "); it will be refused from now on";
 }
 
+// One log line per admin command that changed the data directory, for the
+// operator's record of who changed what (the ledger's audit chain keeps the
+// money side).
+void LogAdmin(std::string_view command, std::initializer_list<LogField> fields) {
+  SetLogProgram(kProg);
+  std::vector<LogField> all = {{"command", command}};
+  if (const char* who = std::getenv("USER")) all.push_back({"operator", who});
+  all.insert(all.end(), fields.begin(), fields.end());
+  LogFields(LogLevel::kInfo, "admin", all);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,11 +136,19 @@ int main(int argc, char** argv) {
 
   std::string listen = "127.0.0.1:8443", port_file;
   int threads = 2;
-  auto* serve = app.add_subcommand("serve", "Serve HTTPS and WebSocket sessions until SIGINT or SIGTERM");
+  auto* serve = app.add_subcommand(
+      "serve", "Serve HTTPS and WebSocket sessions until SIGINT or SIGTERM; SIGHUP reloads the certificate, key, "
+               "manufacturer roots, CRLs and configuration. Logs are JSON lines on standard error");
   serve->add_option("DATA", data, "Data directory")->required();
   serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
   serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(cli::WholeNumber(1, 64));
   serve->add_option("--port-file", port_file, "Write the bound port number to this file");
+  std::string metrics_listen = "127.0.0.1:9464", metrics_port_file;
+  serve->add_option("--metrics-listen", metrics_listen,
+                    "HOST:PORT of the plain-HTTP /metrics and /healthz listener (keep it on loopback or a "
+                    "private network), or 'none'")
+      ->capture_default_str();
+  serve->add_option("--metrics-port-file", metrics_port_file, "Write the bound metrics port number to this file");
   int max_connections = 1024;
   serve->add_option("--max-connections", max_connections, "Connections served at once; more are closed at accept")
       ->capture_default_str()
@@ -158,15 +178,32 @@ int main(int argc, char** argv) {
     std::vector<fs::path> t(trust.begin(), trust.end()), c(crls.begin(), crls.end());
     auto st = InstallServerFiles(data, cert, t, c);
     if (!st) return cli::Report(kProg, st.error());
+    LogAdmin("install", {{"detail", std::to_string(!cert.empty()) + " certificate(s), " + std::to_string(t.size()) +
+                                        " root(s), " + std::to_string(c.size()) +
+                                        " CRL(s) installed; send SIGHUP to a running server to use them"}});
     return 0;
   }
   if (*serve) {
+    SetLogProgram(kProg);
     const auto& stop = cli::StopFlag();
+    const auto& reload = ReloadRequests();
     auto addr = ParseListen(listen);
     if (!addr) return cli::Report(kProg, addr.error());
+    ServeOptions options;
+    if (metrics_listen == "none") {
+      options.metrics_host.clear();
+    } else {
+      auto metrics_addr = ParseListen(metrics_listen);
+      if (!metrics_addr)
+        return cli::Report(kProg, {ErrorCode::kInvalidArgument,
+                                   "--metrics-listen must be HOST:PORT, for example 127.0.0.1:9464, or none"});
+      options.metrics_host = metrics_addr->first;
+      options.metrics_port = metrics_addr->second;
+    }
+    options.metrics_port_file = metrics_port_file;
+    options.reload = &reload;
     auto loaded = LoadServerData(data);
     if (!loaded) return cli::Report(kProg, loaded.error());
-    ServeOptions options;
     options.host = addr->first;
     options.port = addr->second;
     options.threads = threads;
@@ -186,11 +223,13 @@ int main(int argc, char** argv) {
     if (!password) return cli::Report(kProg, password.error());
     auto st = (*ledger)->AddUser(user_name, *password, credit);
     if (!st) return cli::Report(kProg, st.error());
+    LogAdmin("user_add", {{"user", user_name}, {"credit", std::to_string(credit)}});
     return 0;
   }
   if (*user_credit) {
     auto st = (*ledger)->AddCredit(user_name, credit);
     if (!st) return cli::Report(kProg, st.error());
+    LogAdmin("user_credit", {{"user", user_name}, {"credit", std::to_string(credit)}});
     return 0;
   }
   if (*program_add) {
@@ -199,6 +238,8 @@ int main(int argc, char** argv) {
     std::cout << p->name << " " << p->version << " (" << (p->kind == "elf" ? "protected program" : "data")
               << ", " << p->size << " bytes, price " << p->price << (p->may_export ? ", export allowed" : "")
               << ") added\n";
+    LogAdmin("program_add", {{"name", p->name}, {"version", p->version}, {"price", std::to_string(p->price)},
+                             {"kind", p->kind}});
     return 0;
   }
   if (*program_list) {
@@ -224,6 +265,7 @@ int main(int argc, char** argv) {
       return cli::Report(kProg, e);
     }
     std::cout << RevokeMessage(*revoked) << "\n";
+    LogAdmin("device_revoke", {{"device", serial}, {"detail", reason}});
     return 0;
   }
   if (*device_list) {

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/bytes.h"
@@ -108,6 +109,11 @@ struct VerifiedLeaf {
   std::string device_serial;  // subject serialNumber (device profile)
 };
 
+// How every Verify failure caused by a loaded CRL (expired, not yet valid,
+// unusable) begins: a fault of the verifier's own configuration, not of the
+// certificate, which callers may word differently for the peer.
+inline constexpr std::string_view kCrlProblemPrefix = "cannot check whether the certificate was revoked";
+
 // Trust anchors (self-signed CA certificates) and their CRLs.
 //
 // Revocation is checked per issuer: every certificate in a chain whose issuer
@@ -129,6 +135,14 @@ class TrustStore {
   // Adds a CRL; it must be signed by one of the roots already added.
   Status AddCrlPem(std::string_view pem);
   size_t root_count() const;
+
+  // The CRLs loaded, one per issuer: for expiry monitoring (a CRL past its
+  // nextUpdate fails every chain through its issuer, see above).
+  struct CrlStatus {
+    std::string issuer;  // the issuer's common name, kept printable
+    std::chrono::system_clock::time_point next_update;  // max() if the CRL has none
+  };
+  std::vector<CrlStatus> Crls() const;
 
   // Verifies chain[0] (the leaf) up to a trusted root at time `now`, with
   // CRL checks for every issuer that has a CRL loaded, and checks that the

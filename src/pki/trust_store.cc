@@ -86,7 +86,7 @@ std::string NotTrusted(const VerifyState& state, std::string_view why) {
 }
 
 std::string CrlProblem(const X509_NAME* issuer, std::string_view what) {
-  return "cannot check whether the certificate was revoked: the CRL of " + NameOf(issuer) + " " +
+  return std::string(kCrlProblemPrefix) + ": the CRL of " + NameOf(issuer) + " " +
          std::string(what);
 }
 
@@ -310,6 +310,16 @@ Status TrustStore::AddCrlPem(std::string_view pem) {
 }
 
 size_t TrustStore::root_count() const { return impl_->roots.size(); }
+
+std::vector<TrustStore::CrlStatus> TrustStore::Crls() const {
+  std::vector<CrlStatus> out;
+  for (const auto& crl : impl_->crls) {
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+    out.push_back({pki_internal::Printable(NameEntry(X509_CRL_get_issuer(crl.get()), NID_commonName)),
+                   next ? FromAsn1Time(next) : std::chrono::system_clock::time_point::max()});
+  }
+  return out;
+}
 
 Result<VerifiedLeaf> TrustStore::Verify(const std::vector<Certificate>& chain, CertProfile profile,
                                         DeviceKeyRole role,

@@ -53,10 +53,16 @@ void ServerSession::SendInner(InnerType type, ByteView body) {
 void ServerSession::Close(const Error& error) {
   if (state_ == State::kClosed) return;
   Observe("session_failed", std::string(ErrorCodeName(error.code)) + ": " + error.message);
-  // Internal detail (paths, library messages) stays in the server's log.
+  // Internal detail (paths, library messages) and faults of the server's
+  // own configuration (a CRL it holds has expired or cannot be used) stay in
+  // the server's log: the customer can do nothing about them but wait, and
+  // operator advice ("load a fresh CRL") would only confuse. Faults of the
+  // device (revoked, expired, wrong CA) are the customer's to hear.
   Error shown = error;
   if (error.code == ErrorCode::kIo || error.code == ErrorCode::kInternal)
     shown.message = "the server could not complete the request; try again later";
+  else if (error.code == ErrorCode::kUntrustedPeer && error.message.starts_with(kCrlProblemPrefix))
+    shown = {ErrorCode::kUnavailable, "the store cannot sell to this device right now; try again later"};
   // The host hears the reason before any inner alert it will relay, so the
   // user sees why (revoked, expired, ...) rather than a bare TLS alert. Then
   // the processor, when the inner channel is up, so it discards what it holds.

@@ -64,6 +64,8 @@ struct ServerContext {
   LoginLimiter* login_limiter = nullptr;
   // The client's address, for the per-address login limit ("" if unknown).
   std::string peer_address;
+  // Names this session in the server's log lines ("" if unset).
+  std::string session_id;
   // Called for every state change worth a log line or a metric.
   std::function<void(std::string_view event, std::string_view detail)> observe;
   // Makes each order's inner channel; empty means MakeTlsChannel (the

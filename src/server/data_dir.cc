@@ -210,7 +210,7 @@ Result<std::unique_ptr<Ledger>> OpenServerLedger(const fs::path& data) {
   return OpenSqliteLedger(data / "ledger.db", false);
 }
 
-Result<LoadedServer> LoadServerData(const fs::path& data) {
+Result<LoadedServer> LoadServerData(const fs::path& data, bool open_ledger) {
   LoadedServer s;
   s.data = data;
   SEALDROP_ASSIGN(s.config, ReadConfig(data));
@@ -242,7 +242,9 @@ Result<LoadedServer> LoadServerData(const fs::path& data) {
       SEALDROP_ASSIGN(std::string pem, ReadTextFile(e.path(), 16 << 20));
       SEALDROP_TRY(s.manufacturers.AddCrlPem(pem));
     }
-  SEALDROP_ASSIGN(s.ledger, OpenSqliteLedger(data / "ledger.db", false));
+  if (open_ledger) {
+    SEALDROP_ASSIGN(s.ledger, OpenSqliteLedger(data / "ledger.db", false));
+  }
   return s;
 }
 

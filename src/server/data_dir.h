@@ -57,8 +57,9 @@ struct LoadedServer {
 // Opens the ledger only (admin commands that need no certificate).
 Result<std::unique_ptr<Ledger>> OpenServerLedger(const std::filesystem::path& data);
 // Loads everything `serve` needs; fails with the missing step named, and
-// refuses a server.key that group or others may read.
-Result<LoadedServer> LoadServerData(const std::filesystem::path& data);
+// refuses a server.key that group or others may read. Without open_ledger,
+// `ledger` stays null: what a reload (SIGHUP) re-reads.
+Result<LoadedServer> LoadServerData(const std::filesystem::path& data, bool open_ledger = true);
 
 // Copies FILE into DATA/programs and registers it. Kind is "elf" for ELF
 // files, which must be protectable (PlanProtectedElf: 64-bit little-endian

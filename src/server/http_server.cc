@@ -25,10 +25,14 @@
 #include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
 
-#include <iostream>
+#include <limits>
 #include <thread>
 
+#include "base/daemon.h"
 #include "base/files.h"
+#include "base/log.h"
+#include "base/time_format.h"
+#include "crypto/random.h"
 #include "net/tls_stream.h"
 #include "protocol/server_session.h"
 
@@ -47,6 +51,56 @@ using Stream = TlsStream;
 
 constexpr size_t kMaxQueuedReplyBytes = 1 << 20;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
+// Expiry warnings: a week ahead for the server certificate (time to have the
+// vendor CA issue one), a day ahead for a CRL (re-signed daily or weekly by
+// `sealdrop-ca crl`). Checked at start, after each reload and every hour.
+constexpr auto kCertificateWarning = std::chrono::hours(24 * 7);
+constexpr auto kCrlWarning = std::chrono::hours(24);
+constexpr auto kExpiryCheckInterval = std::chrono::hours(1);
+
+// What a reload replaces, as one immutable set.
+struct Material {
+  ServerConfig config;
+  TlsIdentity identity;
+  TrustStore manufacturers;
+  std::shared_ptr<ssl::context> tls;
+  std::chrono::system_clock::time_point certificate_not_after;
+};
+
+Result<std::shared_ptr<const Material>> MakeMaterial(LoadedServer& loaded) {
+  auto m = std::make_shared<Material>();
+  m->tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = m->tls->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(native, 0);
+  boost::system::error_code ec;
+  m->tls->use_certificate_chain(net::buffer(loaded.cert_chain_pem), ec);
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot use the server certificate: " + ec.message());
+  // OpenSSL checks here that the key matches the certificate loaded above.
+  m->tls->use_private_key_file((loaded.data / "server.key").string(), ssl::context::pem, ec);
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot use the server key: " + ec.message());
+  if (loaded.identity.chain.empty())
+    return Fail(ErrorCode::kInvalidArgument, "the server certificate file holds no certificate");
+  m->certificate_not_after = loaded.identity.chain.front().NotAfter();
+  m->config = loaded.config;
+  m->identity = std::move(loaded.identity);
+  m->manufacturers = std::move(loaded.manufacturers);
+  return std::shared_ptr<const Material>(std::move(m));
+}
+
+// Why the server cannot sell now, or "" if it can.
+std::string CannotSell(const Material& m, Ledger& ledger, std::chrono::system_clock::time_point now) {
+  if (now >= m.certificate_not_after)
+    return "the server certificate expired on " + FormatRfc3339(m.certificate_not_after) +
+           "; have the vendor CA issue a new one, install it with 'sealdropd install --cert' and send SIGHUP";
+  for (const auto& crl : m.manufacturers.Crls())
+    if (now >= crl.next_update)
+      return "the CRL of \"" + crl.issuer + "\" expired on " + FormatRfc3339(crl.next_update) +
+             "; load a fresh one with 'sealdropd install --crl' and send SIGHUP";
+  if (!ledger.Catalog()) return "the ledger cannot be read; check the data directory's disk and permissions";
+  return {};
+}
 
 struct Shared {
   LoadedServer& server;
@@ -58,6 +112,9 @@ struct Shared {
   int max_per_address;
   std::mutex per_address_mu;
   std::unordered_map<std::string, int> per_address;
+  std::mutex material_mu;
+  std::shared_ptr<const Material> material;
+  std::atomic<uint64_t> reloads{0}, reload_failures{0};
 
   // Takes a slot for this address, or returns false if it has its share.
   bool Admit(const std::string& address) {
@@ -72,30 +129,119 @@ struct Shared {
     auto it = per_address.find(address);
     if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
   }
+  std::shared_ptr<const Material> Current() {
+    std::lock_guard lock(material_mu);
+    return material;
+  }
+  void Install(std::shared_ptr<const Material> m) {
+    std::lock_guard lock(material_mu);
+    material = std::move(m);
+  }
   LoginLimiter login_limiter{};
 };
 
-void Log(std::string_view what) { std::cerr << "sealdropd: " << what << "\n"; }
+std::string Describe(const Material& m) {
+  std::string out = "name \"" + m.config.name + "\", device limit " + std::to_string(m.config.device_limit) +
+                    ", certificate valid until " + FormatRfc3339(m.certificate_not_after) + ", " +
+                    std::to_string(m.manufacturers.root_count()) + " manufacturer root(s), CRLs:";
+  auto crls = m.manufacturers.Crls();
+  if (crls.empty()) out += " none";
+  for (const auto& c : crls)
+    out += " \"" + c.issuer + "\" until " +
+           (c.next_update == std::chrono::system_clock::time_point::max() ? "(no nextUpdate)"
+                                                                          : FormatRfc3339(c.next_update));
+  return out;
+}
 
-http::response<http::string_body> HttpReply(Shared& s, const http::request<http::string_body>& req) {
+// Logs what will stop sales soon (warning) or has stopped them (error).
+void CheckExpiry(const Material& m) {
+  auto now = std::chrono::system_clock::now();
+  if (now >= m.certificate_not_after)
+    Log(LogLevel::kError, "certificate_expired",
+        {{"detail", "the server certificate expired on " + FormatRfc3339(m.certificate_not_after) +
+                        "; no purchase can succeed until a new one is installed"}});
+  else if (m.certificate_not_after - now < kCertificateWarning)
+    Log(LogLevel::kWarning, "certificate_expiring",
+        {{"detail", "the server certificate expires on " + FormatRfc3339(m.certificate_not_after) +
+                        "; have the vendor CA issue a new one"}});
+  for (const auto& crl : m.manufacturers.Crls()) {
+    if (now >= crl.next_update)
+      Log(LogLevel::kError, "crl_expired",
+          {{"detail", "the CRL of \"" + crl.issuer + "\" expired on " + FormatRfc3339(crl.next_update) +
+                          "; every purchase by its devices fails until a fresh CRL is loaded"}});
+    else if (crl.next_update - now < kCrlWarning)
+      Log(LogLevel::kWarning, "crl_expiring",
+          {{"detail", "the CRL of \"" + crl.issuer + "\" expires on " + FormatRfc3339(crl.next_update) +
+                          "; load a fresh one (sealdrop-ca crl, sealdropd install --crl, SIGHUP)"}});
+  }
+}
+
+void Reload(Shared& s) {
+  (void)NotifyReloading();
+  auto loaded = LoadServerData(s.server.data, /*open_ledger=*/false);
+  Result<std::shared_ptr<const Material>> made =
+      loaded ? MakeMaterial(*loaded) : Result<std::shared_ptr<const Material>>(std::unexpected(loaded.error()));
+  if (made && std::chrono::system_clock::now() >= (*made)->certificate_not_after)
+    made = Fail(ErrorCode::kInvalidArgument, "the new server certificate expired on " +
+                                                 FormatRfc3339((*made)->certificate_not_after));
+  if (!made) {
+    ++s.reload_failures;
+    Log(LogLevel::kError, "reload_failed",
+        {{"detail", made.error().message + "; keeping the previous certificate, key, trust anchors, CRLs and "
+                                           "configuration"}});
+  } else {
+    s.Install(*made);
+    ++s.reloads;
+    Log(LogLevel::kInfo, "reloaded", {{"detail", Describe(**made)}});
+    CheckExpiry(**made);
+  }
+  (void)NotifySupervisor("READY=1");
+}
+
+MetricsSnapshot Snapshot(Shared& s) {
+  auto m = s.Current();
+  auto now = std::chrono::system_clock::now();
+  MetricsSnapshot snap;
+  snap.version = SEALDROP_VERSION;
+  snap.certificate_expiry_seconds = std::chrono::duration<double>(m->certificate_not_after - now).count();
+  for (const auto& c : m->manufacturers.Crls())
+    snap.crls.push_back({c.issuer, c.next_update == std::chrono::system_clock::time_point::max()
+                                       ? std::numeric_limits<double>::infinity()
+                                       : std::chrono::duration<double>(c.next_update - now).count()});
+  snap.healthy = CannotSell(*m, *s.server.ledger, now).empty();
+  snap.reloads_total = static_cast<double>(s.reloads.load());
+  snap.reload_failures_total = static_cast<double>(s.reload_failures.load());
+  return snap;
+}
+
+http::response<http::string_body> Reply(const http::request<http::string_body>& req, http::status status,
+                                        std::string type, std::string body) {
   http::response<http::string_body> res;
   res.version(req.version());
   res.keep_alive(req.keep_alive());
   res.set(http::field::server, "sealdropd");
+  res.result(status);
+  res.set(http::field::content_type, type);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+http::response<http::string_body> HttpReply(Shared& s, const http::request<http::string_body>& req) {
   ++s.metrics.http_requests_total;
   auto reply = [&](http::status status, std::string type, std::string body) {
-    res.result(status);
-    res.set(http::field::content_type, type);
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
+    return Reply(req, status, std::move(type), std::move(body));
   };
   if (req.method() != http::verb::get && req.method() != http::verb::head)
     return reply(http::status::method_not_allowed, "text/plain", "only GET is supported\n");
   std::string_view target(req.target().data(), req.target().size());
-  if (target == "/healthz") return reply(http::status::ok, "text/plain", "ok\n");
-  if (target == "/metrics")
-    return reply(http::status::ok, "text/plain; version=0.0.4", s.metrics.Render());
+  if (target == "/healthz") {
+    // Customers and their load balancers learn only that the store cannot
+    // sell; the reason is on the metrics listener and in the log.
+    if (!CannotSell(*s.Current(), *s.server.ledger, std::chrono::system_clock::now()).empty())
+      return reply(http::status::service_unavailable, "text/plain", "unavailable\n");
+    return reply(http::status::ok, "text/plain", "ok\n");
+  }
   if (target == "/v1/catalog") {
     auto catalog = s.server.ledger->Catalog();
     if (!catalog) return reply(http::status::service_unavailable, "text/plain", "the catalog is unavailable\n");
@@ -108,33 +254,83 @@ http::response<http::string_body> HttpReply(Shared& s, const http::request<http:
   return reply(http::status::not_found, "text/plain", "not found\n");
 }
 
+http::response<http::string_body> MetricsReply(Shared& s, const http::request<http::string_body>& req) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head)
+    return Reply(req, http::status::method_not_allowed, "text/plain", "only GET is supported\n");
+  std::string_view target(req.target().data(), req.target().size());
+  if (target == "/metrics")
+    return Reply(req, http::status::ok, "text/plain; version=0.0.4", s.metrics.Render(Snapshot(s)));
+  if (target == "/healthz") {
+    std::string why = CannotSell(*s.Current(), *s.server.ledger, std::chrono::system_clock::now());
+    if (!why.empty()) return Reply(req, http::status::service_unavailable, "text/plain", "unavailable: " + why + "\n");
+    return Reply(req, http::status::ok, "text/plain", "ok\n");
+  }
+  return Reply(req, http::status::not_found, "text/plain", "not found\n");
+}
+
 net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   ++s.metrics.sessions_total;
   ++s.metrics.sessions_active;
+  // This session's material: a reload in the meantime does not change it.
+  const std::shared_ptr<const Material> material = s.Current();
   ServerContext ctx = s.context;
+  ctx.identity = material->identity;
+  ctx.manufacturers = &material->manufacturers;
+  ctx.server_name = material->config.name;
+  ctx.device_limit = material->config.device_limit;
   ctx.login_limiter = &s.login_limiter;
+  ctx.session_id = RandomHexId(8);
   {
     boost::system::error_code ec;
     auto remote = beast::get_lowest_layer(ws).socket().remote_endpoint(ec);
     if (!ec) ctx.peer_address = remote.address().to_string();
   }
-  std::string peer_user;
-  ctx.observe = [&s](std::string_view event, std::string_view detail) {
+  const ServerSession* self = nullptr;
+  std::string order_id, device;
+  std::chrono::steady_clock::time_point order_start{};
+  ctx.observe = [&](std::string_view event, std::string_view detail) {
     // server.order, server.sealed, server.charged, server.redelivered: after
     // the step, before its reply leaves (the charge is committed by then).
     CrashPoint(std::string("server.") + std::string(event));
-    if (event == "login") ++s.metrics.logins_total;
-    else if (event == "login_failed") ++s.metrics.logins_failed_total;
-    else if (event == "login_limited") ++s.metrics.logins_limited_total;
-    else if (event == "order") ++s.metrics.orders_total;
-    else if (event == "charged") ++s.metrics.charges_total;
-    else if (event == "redelivered") ++s.metrics.redeliveries_total;
-    else if (event == "session_failed") {
+    std::string user = self ? self->user() : std::string();
+    auto log = [&](LogLevel level, std::string_view name, std::initializer_list<LogField> extra) {
+      // Every line of a session carries the same identifying fields first.
+      std::vector<LogField> fields = {{"session", ctx.session_id}, {"peer", ctx.peer_address},
+                                      {"user", user}, {"order", order_id}};
+      fields.insert(fields.end(), extra.begin(), extra.end());
+      LogFields(level, name, fields);
+    };
+    if (event == "login") {
+      ++s.metrics.logins_total;
+      log(LogLevel::kInfo, "login", {});
+    } else if (event == "login_failed") {
+      ++s.metrics.logins_failed_total;
+      user = std::string(detail);
+      log(LogLevel::kWarning, "login_refused", {{"detail", "wrong password or token"}});
+    } else if (event == "login_limited") {
+      ++s.metrics.logins_limited_total;
+      user = std::string(detail);
+      log(LogLevel::kWarning, "login_refused", {{"detail", "too many failed logins"}});
+    } else if (event == "order") {
+      ++s.metrics.orders_total;
+      order_id = std::string(detail);
+      order_start = std::chrono::steady_clock::now();
+      log(LogLevel::kInfo, "order", {});
+    } else if (event == "inner_handshake") {
+      device = std::string(detail);
+    } else if (event == "charged" || event == "redelivered") {
+      bool sale = event == "charged";
+      ++(sale ? s.metrics.charges_total : s.metrics.redeliveries_total);
+      s.metrics.purchase_seconds.Observe(std::chrono::steady_clock::now() - order_start);
+      log(LogLevel::kInfo, sale ? "sale" : "redelivery", {{"device", device}, {"receipt", detail}});
+      order_id.clear();
+    } else if (event == "session_failed") {
       ++s.metrics.sessions_failed_total;
-      Log("session ended: " + std::string(detail));
+      log(LogLevel::kWarning, "session_failed", {{"device", device}, {"detail", detail}});
     }
   };
   ServerSession session(ctx);
+  self = &session;
   // One reader and one writer (Beast allows one of each at a time) on this
   // connection's strand: package data streams out while the host's messages
   // are still read, so the idle timer keeps being fed and an error from the
@@ -223,7 +419,7 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   --s.metrics.sessions_active;
 }
 
-net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Shared& s, std::string address) {
+net::awaitable<void> HandleConnection(tcp::socket socket, Shared& s, std::string address) {
   struct Count {
     Shared& s;
     const std::string& address;
@@ -235,7 +431,10 @@ net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Sha
   // The TLS handshake and each HTTP request must arrive within this, so a
   // client sending a byte at a time cannot hold its slot.
   const auto request_timeout = std::min<std::chrono::steady_clock::duration>(30s, s.idle_timeout);
-  auto engine = OuterTls::Server(tls);
+  // Held for the connection's life: the TLS context a reload replaces must
+  // outlive the handshakes made with it.
+  const std::shared_ptr<const Material> material = s.Current();
+  auto engine = OuterTls::Server(*material->tls);
   if (!engine) co_return;
   Stream stream(beast::tcp_stream(std::move(socket)), std::move(*engine));
   try {
@@ -275,8 +474,10 @@ net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Sha
         co_await RunWebSocket(ws, s);
         co_return;
       }
+      auto started = std::chrono::steady_clock::now();
       auto res = HttpReply(s, req);
       co_await http::async_write(stream, res, net::use_awaitable);
+      s.metrics.http_request_seconds.Observe(std::chrono::steady_clock::now() - started);
       if (!res.keep_alive()) break;
     }
     beast::get_lowest_layer(stream).expires_after(5s);
@@ -286,7 +487,7 @@ net::awaitable<void> HandleConnection(tcp::socket socket, ssl::context& tls, Sha
   }
 }
 
-net::awaitable<void> Listen(tcp::acceptor& acceptor, ssl::context& tls, Shared& s) {
+net::awaitable<void> Listen(tcp::acceptor& acceptor, Shared& s) {
   for (;;) {
     tcp::socket socket(acceptor.get_executor());
     bool backoff = false;
@@ -314,58 +515,112 @@ net::awaitable<void> Listen(tcp::acceptor& acceptor, ssl::context& tls, Shared& 
     }
     ++s.connections;
     auto executor = socket.get_executor();
-    net::co_spawn(executor, HandleConnection(std::move(socket), tls, s, std::move(address)), net::detached);
+    net::co_spawn(executor, HandleConnection(std::move(socket), s, std::move(address)), net::detached);
   }
 }
 
-}  // namespace
+// The metrics listener: plain HTTP, one request at a time per connection,
+// for the operator's scraper on loopback (no TLS, no customers).
+net::awaitable<void> HandleMetricsConnection(tcp::socket socket, Shared& s) {
+  beast::tcp_stream stream(std::move(socket));
+  try {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(16 * 1024);
+      parser.body_limit(4 * 1024);
+      stream.expires_after(30s);
+      co_await http::async_read(stream, buffer, parser, net::use_awaitable);
+      auto res = MetricsReply(s, parser.get());
+      co_await http::async_write(stream, res, net::use_awaitable);
+      if (!res.keep_alive()) break;
+    }
+    boost::system::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  } catch (const std::exception&) {
+  }
+}
 
-Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::atomic<bool>& stop) {
-  ssl::context tls(ssl::context::tls_server);
-  SSL_CTX* native = tls.native_handle();
-  SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
-  SSL_CTX_set_num_tickets(native, 0);
+net::awaitable<void> ListenMetrics(tcp::acceptor& acceptor, Shared& s) {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(net::make_strand(acceptor.get_executor()),
+                                                        net::redirect_error(net::use_awaitable, ec));
+    if (ec == net::error::operation_aborted) co_return;
+    if (ec) continue;
+    auto executor = socket.get_executor();
+    net::co_spawn(executor, HandleMetricsConnection(std::move(socket), s), net::detached);
+  }
+}
+
+Status Bind(tcp::acceptor& acceptor, const std::string& host, uint16_t port, std::string_view what,
+            std::string_view option) {
   boost::system::error_code ec;
-  tls.use_certificate_chain(net::buffer(server.cert_chain_pem), ec);
-  if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot use the server certificate: " + ec.message());
-  tls.use_private_key_file((server.data / "server.key").string(), ssl::context::pem, ec);
-  if (ec) return Fail(ErrorCode::kInvalidArgument, "cannot use the server key: " + ec.message());
-
-  Shared shared{server, {}, {}, {}, options.max_connections, options.idle_timeout,
-                options.max_connections_per_address, {}, {}};
-  shared.context.ledger = server.ledger.get();
-  shared.context.identity = server.identity;
-  shared.context.manufacturers = &server.manufacturers;
-  shared.context.server_name = server.config.name;
-  shared.context.device_limit = server.config.device_limit;
-
-  net::io_context ioc(options.threads);
-  tcp::acceptor acceptor(ioc);
-  auto address = net::ip::make_address(options.host, ec);
-  if (ec) return Fail(ErrorCode::kInvalidArgument, "\"" + options.host + "\" is not an IP address to listen on");
-  tcp::endpoint endpoint(address, options.port);
+  auto address = net::ip::make_address(host, ec);
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "\"" + host + "\" is not an IP address to listen on; fix " + std::string(option));
+  tcp::endpoint endpoint(address, port);
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec)
-    return Fail(ErrorCode::kIo, "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + ec.message());
-  uint16_t port = acceptor.local_endpoint().port();
-  if (!options.port_file.empty()) SEALDROP_TRY(WriteFileAtomic(options.port_file, std::to_string(port) + "\n"));
-  Log("serving " + server.config.name + " on https://" + options.host + ":" + std::to_string(port));
+    return Fail(ErrorCode::kIo, "cannot listen " + std::string(what) + " on " + host + ":" + std::to_string(port) +
+                                    " (" + ec.message() + "); choose another with " + std::string(option));
+  return Ok();
+}
 
-  net::co_spawn(ioc, Listen(acceptor, tls, shared), net::detached);
-  // Watch the stop flag; on stop, close the acceptor and give sessions a
-  // grace period before the io_context is stopped.
+}  // namespace
+
+Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::atomic<bool>& stop) {
+  auto material = MakeMaterial(server);
+  if (!material) return std::unexpected(material.error());
+
+  Shared shared{server, {}, {}, {}, options.max_connections, options.idle_timeout,
+                options.max_connections_per_address, {}, {}, {}, *material, {}, {}};
+  shared.context.ledger = server.ledger.get();
+  shared.metrics.start_time_seconds =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+
+  net::io_context ioc(options.threads);
+  tcp::acceptor acceptor(ioc), metrics_acceptor(ioc);
+  SEALDROP_TRY(Bind(acceptor, options.host, options.port, "for customers", "--listen"));
+  uint16_t port = acceptor.local_endpoint().port();
+  uint16_t metrics_port = 0;
+  if (!options.metrics_host.empty()) {
+    SEALDROP_TRY(Bind(metrics_acceptor, options.metrics_host, options.metrics_port, "for metrics",
+                      "--metrics-listen (or turn it off with --metrics-listen none)"));
+    metrics_port = metrics_acceptor.local_endpoint().port();
+  }
+  if (!options.port_file.empty()) SEALDROP_TRY(WriteFileAtomic(options.port_file, std::to_string(port) + "\n"));
+  if (!options.metrics_port_file.empty() && metrics_port != 0)
+    SEALDROP_TRY(WriteFileAtomic(options.metrics_port_file, std::to_string(metrics_port) + "\n"));
+  Log(LogLevel::kInfo, "serving",
+      {{"detail", "serving " + (*material)->config.name + " on https://" + options.host + ":" + std::to_string(port) +
+                      (metrics_port ? ", metrics on http://" + options.metrics_host + ":" + std::to_string(metrics_port)
+                                    : std::string(", no metrics listener")) +
+                      "; " + Describe(**material)}});
+  CheckExpiry(**material);
+
+  net::co_spawn(ioc, Listen(acceptor, shared), net::detached);
+  if (metrics_port) net::co_spawn(ioc, ListenMetrics(metrics_acceptor, shared), net::detached);
+  (void)NotifySupervisor("READY=1");
+  // Watch the stop and reload flags (signal handlers only set them); on
+  // stop, close the acceptors and give sessions a grace period before the
+  // io_context is stopped.
   net::steady_timer watch(ioc);
   std::chrono::steady_clock::time_point shutdown_deadline{};
+  auto next_expiry_check = std::chrono::steady_clock::now() + kExpiryCheckInterval;
+  unsigned reloads_seen = options.reload ? options.reload->load() : 0;
   std::function<void()> arm = [&] {
     watch.expires_after(200ms);
     watch.async_wait([&](boost::system::error_code) {
       if (stop.load()) {
         if (acceptor.is_open()) {
+          (void)NotifySupervisor("STOPPING=1");
+          Log(LogLevel::kInfo, "stopping", {{"detail", "no new connections; sessions in flight get 5 s"}});
           acceptor.close();
+          boost::system::error_code ignored;
+          metrics_acceptor.close(ignored);
           shutdown_deadline = std::chrono::steady_clock::now() + 5s;
         }
         // Sessions in flight get a grace period to finish their order.
@@ -373,6 +628,14 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
           ioc.stop();
           return;
         }
+      } else if (options.reload && options.reload->load() != reloads_seen) {
+        // On an io thread: reading a few small files and building one
+        // SSL_CTX takes milliseconds, and the other threads keep serving.
+        reloads_seen = options.reload->load();
+        Reload(shared);
+      } else if (std::chrono::steady_clock::now() >= next_expiry_check) {
+        next_expiry_check = std::chrono::steady_clock::now() + kExpiryCheckInterval;
+        CheckExpiry(*shared.Current());
       }
       arm();
     });
@@ -382,7 +645,7 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   for (int i = 1; i < options.threads; ++i) threads.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
-  Log("stopped");
+  Log(LogLevel::kInfo, "stopped");
   return Ok();
 }
 

@@ -1,10 +1,25 @@
 // sealdropd's network front end: TLS 1.3, HTTP/1.1 and WebSocket on one port
-// (Boost.Beast, C++20 coroutines).
+// (Boost.Beast, C++20 coroutines), and a plain-HTTP metrics listener.
 //
-//   GET /healthz            "ok"
-//   GET /metrics            Prometheus text (server/metrics.h)
+// The customers' port:
+//   GET /healthz            "ok", or 503 "unavailable" while the server cannot sell
 //   GET /v1/catalog         JSON list of programs
 //   GET /v1/session         WebSocket upgrade: one ServerSession
+// The metrics listener (loopback by default; never the customers' port):
+//   GET /metrics            Prometheus text (server/metrics.h)
+//   GET /healthz            "ok", or 503 and the operator's reason: a CRL or the
+//                           server certificate expired, the ledger unreachable
+//
+// Reload (each time *options.reload grows, i.e. on SIGHUP): the server
+// certificate and key, the manufacturer roots, the CRLs and config.json are
+// read again and, if they all load, replace the old set at once. The set is
+// immutable and reference-counted: a connection keeps the one it started
+// with, so a download in flight completes; new connections and sessions get
+// the new one. A set that does not load is logged and the old one kept.
+//
+// Logs: one JSON line per event on stderr (base/log.h; docs/operations.md).
+// systemd: READY=1 once listening, RELOADING=1 / READY=1 around a reload,
+// STOPPING=1 on shutdown (base/daemon.h).
 //
 // Each connection is a coroutine on its own strand. Limits: TLS handshake
 // and HTTP header 30 s, HTTP body 64 KiB, WebSocket message kMaxInnerRelaySize,
@@ -40,6 +55,12 @@ struct ServeOptions {
   std::chrono::seconds idle_timeout{120};
   // Written once the port is bound (useful with port 0).
   std::string port_file;
+  // The metrics listener; an empty host turns it off.
+  std::string metrics_host = "127.0.0.1";
+  uint16_t metrics_port = 9464;
+  std::string metrics_port_file;
+  // Reload when this changes (base/daemon.h ReloadRequests); may be null.
+  const std::atomic<unsigned>* reload = nullptr;
 };
 
 Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::atomic<bool>& stop);

@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "base/crash_point.h"
+#include "base/daemon.h"
+#include "base/log.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "trp/licences.h"
@@ -292,12 +294,13 @@ void HandleProcessorConnection(const ProcessorState& state, int fd, int idle_sec
   try {
     Connection(state, fd, idle_seconds).Run();
   } catch (const std::exception& e) {
-    std::cerr << "sealdrop-trp: a connection ended on an internal error: " << e.what() << "\n";
+    Log(LogLevel::kError, "connection_failed", {{"detail", std::string("internal error: ") + e.what()}});
   }
 }
 
 Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
-                      const std::atomic<bool>& stop, int idle_seconds) {
+                      const std::atomic<bool>& stop, int idle_seconds,
+                      const std::atomic<unsigned>* reload) {
   CleanStaging(state.dir());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -322,9 +325,23 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
     return Fail(ErrorCode::kIo, "cannot listen on " + socket_path.string() + ": " + err);
   }
   ::chmod(socket_path.c_str(), 0660);
+  Log(LogLevel::kInfo, "serving",
+      {{"device", state.identity().device_serial}, {"detail", "serving " + socket_path.string()}});
+  (void)NotifySupervisor("READY=1");
   // Shared with the connection threads, which may outlive this frame.
   auto live = std::make_shared<std::atomic<int>>(0);
+  unsigned reloads_seen = reload ? reload->load() : 0;
   while (!stop.load()) {
+    if (reload && reload->load() != reloads_seen) {
+      // The keys, certificates and pinned roots are read once, before the
+      // state is confined; changing them needs a restart.
+      reloads_seen = reload->load();
+      (void)NotifyReloading();
+      Log(LogLevel::kInfo, "reload_ignored",
+          {{"detail", "nothing is reloaded on SIGHUP; restart the processor to use newly installed "
+                      "certificates or roots"}});
+      (void)NotifySupervisor("READY=1");
+    }
     pollfd p{lfd, POLLIN, 0};
     int r = ::poll(&p, 1, 200);
     if (r <= 0) continue;
@@ -335,6 +352,7 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
                             ErrorJson({ErrorCode::kUnavailable, "the processor is busy; try again"}));
       (void)::send(cfd, e.data(), e.size(), MSG_NOSIGNAL);
       ::close(cfd);
+      Log(LogLevel::kWarning, "connection_refused", {{"detail", "all connection slots are taken"}});
       continue;
     }
     int buffer = 4 << 20;  // see the host side: fewer wake-ups per relayed byte
@@ -347,6 +365,9 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
       --*live;
     }).detach();
   }
+  (void)NotifySupervisor("STOPPING=1");
+  Log(LogLevel::kInfo, "stopping", {{"detail", "no new connections; " + std::to_string(live->load()) +
+                                                   " in flight get 5 s"}});
   ::close(lfd);
   ::unlink(socket_path.c_str());
   // Give running connections a moment to finish before the state goes away.

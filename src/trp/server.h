@@ -26,9 +26,15 @@ inline constexpr int kMaxProcessorConnections = 64;
 // the kMaxProcessorConnections slots forever.
 inline constexpr int kDefaultProcessorIdleSeconds = 120;
 
-// Serves until *stop becomes true (checked every 200 ms).
+// Serves until *stop becomes true (checked every 200 ms), then removes the
+// socket file. A socket file left by a killed instance is replaced if
+// nothing answers on it; a live one is refused. Each change of *reload
+// (SIGHUP) is logged and otherwise ignored: the keys and certificates are
+// read once, before the state is confined. Sends READY=1 and STOPPING=1 to
+// $NOTIFY_SOCKET (base/daemon.h); logs JSON lines (base/log.h).
 Status ServeProcessor(const ProcessorState& state, const std::filesystem::path& socket_path,
-                      const std::atomic<bool>& stop, int idle_seconds = kDefaultProcessorIdleSeconds);
+                      const std::atomic<bool>& stop, int idle_seconds = kDefaultProcessorIdleSeconds,
+                      const std::atomic<unsigned>* reload = nullptr);
 
 // Serves one connected socket until it closes (exposed for tests).
 void HandleProcessorConnection(const ProcessorState& state, int fd,

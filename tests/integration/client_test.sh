@@ -136,7 +136,7 @@ server init "$work/data2" --name "second store" 2>/dev/null
 ca issue "$work/vendor" --csr "$work/data2/server.csr" --profile server --out "$work/server2.pem" >/dev/null
 server install "$work/data2" --cert "$work/server2.pem" --trust "$work/mfr/ca.pem" --crl "$work/mfr/crl.pem"
 printf 'alice-at-b\n' | server user add "$work/data2" alice --credit 42
-"$BIN/sealdropd" serve "$work/data2" --listen 127.0.0.1:0 --port-file "$work/port2" 2>>"$work/server2.log" &
+"$BIN/sealdropd" serve "$work/data2" --listen 127.0.0.1:0 --port-file "$work/port2" --metrics-listen none 2>>"$work/server2.log" &
 pids+=($!)
 wait_for "$work/port2"
 B="https://127.0.0.1:$(cat "$work/port2")"

@@ -17,7 +17,8 @@ echo "# plain HTTPS endpoints"
 https() { curl -sf --cacert "$work/vendor/ca.pem" "$SEALDROP_SERVER$1"; }
 same "/healthz answers ok" "$(https /healthz)" "ok"
 check "/v1/catalog lists the programs as JSON" bash -c "curl -sf --cacert $work/vendor/ca.pem $SEALDROP_SERVER/v1/catalog | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"programs\"]; assert {x[\"name\"] for x in p} >= {\"hello\",\"upper\"}'"
-check "/metrics is Prometheus text with the login counters" bash -c "curl -sf --cacert $work/vendor/ca.pem $SEALDROP_SERVER/metrics | grep -q '^sealdrop_logins_total [1-9]'"
+check "/metrics is Prometheus text with the login counters" bash -c "curl -sf $METRICS/metrics | grep -q '^sealdrop_logins_total [1-9]'"
+check "/metrics is not served to customers" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' --cacert $work/vendor/ca.pem $SEALDROP_SERVER/metrics)\" = 404 ]"
 check "the server's certificate fails for a client without the vendor root" bash -c "! curl -sf $SEALDROP_SERVER/healthz"
 
 echo "# purchase (steps 1001-1012)"
@@ -225,7 +226,7 @@ printf 'dave-password\n' | server user add "$work/data" dave --credit 10
 for i in $(seq 10); do login dave not-dave >/dev/null 2>&1; done
 refuses "after 10 failed logins even the right password waits" "too many failed logins" login dave dave-password
 check "other users still log in" login alice alice-password
-check "/metrics counts the refused logins" bash -c "curl -sf --cacert $work/vendor/ca.pem $SEALDROP_SERVER/metrics | grep -q '^sealdrop_logins_limited_total [1-9]'"
+check "/metrics counts the refused logins" bash -c "curl -sf $METRICS/metrics | grep -q '^sealdrop_logins_limited_total [1-9]'"
 
 echo "# the ledger"
 stop_server

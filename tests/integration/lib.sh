@@ -51,13 +51,16 @@ wait_for() {  # wait_for FILE: until it exists (socket or non-empty file)
 start_server() {
   local port=0
   [ -s "$work/port" ] && port=$(cat "$work/port")
-  rm -f "$work/port"
+  rm -f "$work/port" "$work/metrics-port"
   # shellcheck disable=SC2086 # SERVE_FLAGS holds several words on purpose
-  "$BIN/sealdropd" serve "$work/data" --listen "127.0.0.1:$port" --port-file "$work/port" ${SERVE_FLAGS:-} 2>>"$work/server.log" &
+  "$BIN/sealdropd" serve "$work/data" --listen "127.0.0.1:$port" --port-file "$work/port" \
+    --metrics-listen 127.0.0.1:0 --metrics-port-file "$work/metrics-port" ${SERVE_FLAGS:-} 2>>"$work/server.log" &
   server_pid=$!
   pids+=("$server_pid")
   wait_for "$work/port"
+  wait_for "$work/metrics-port"
   export SEALDROP_SERVER="https://127.0.0.1:$(cat "$work/port")"
+  METRICS="http://127.0.0.1:$(cat "$work/metrics-port")"
 }
 
 stop_server() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }

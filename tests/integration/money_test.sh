@@ -122,14 +122,14 @@ import json, sys
 c = json.load(open(sys.argv[1])); c["device_limit"] = json.loads(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))
 PY
   refuses "serve refuses a hand-edited device_limit of $bad" "config.json.*device.limit" \
-    timeout 10 "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0
+    timeout 10 "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0 --metrics-listen none
 done
 cp "$work/config.saved" "$work/data/config.json"
 python3 - "$work/data/config.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); c["hosts"] = []; json.dump(c, open(sys.argv[1], "w"))
 PY
-refuses "serve refuses a config.json without hosts" "config.json.*host" timeout 10 "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0
+refuses "serve refuses a config.json without hosts" "config.json.*host" timeout 10 "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0 --metrics-listen none
 cp "$work/config.saved" "$work/data/config.json"
 
 echo "# device revoke and list"
@@ -159,12 +159,12 @@ check "device list without --json prints one line per device" bash -c "'$BIN/sea
 
 echo "# key files others can read"
 chmod 640 "$work/data/server.key"
-refuses "serve refuses a server.key readable by its group" "server.key.*chmod 600" timeout 10 "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0
+refuses "serve refuses a server.key readable by its group" "server.key.*chmod 600" timeout 10 "$BIN/sealdropd" serve "$work/data" --listen 127.0.0.1:0 --metrics-listen none
 chmod 600 "$work/data/server.key"
 chmod 604 "$work/dev1/root.key"
 refuses "the processor refuses a root.key readable by others" "root.key.*chmod 600" timeout 10 "$BIN/sealdrop-trp" serve "$work/dev1" --socket "$work/other.sock"
 chmod 600 "$work/dev1/root.key"
-check "with the modes restored, the server starts" bash -c "timeout 3 '$BIN/sealdropd' serve '$work/data' --listen 127.0.0.1:0; [ \$? -eq 124 ]"
+check "with the modes restored, the server starts" bash -c "timeout 3 '$BIN/sealdropd' serve '$work/data' --listen 127.0.0.1:0 --metrics-listen none; [ \$? -eq 124 ]"
 
 echo "# a data directory the user may not read"
 open_dir=$(mktemp -d "${TMPDIR:-/tmp}/sealdrop-perm.XXXXXX")
