@@ -138,9 +138,9 @@ TEST_F(CaCliTest, BadInputFailsWithOneSentenceAndNoPartialState) {
                      1, "missing.csr");
 
   ExpectOneLineError(Ca({"init", ca_, "--name", "Again"}), 1, "not empty");
-  ExpectOneLineError(Ca({"revoke", ca_, "--serial", "abcdef0123"}), 1, "no certificate");
+  ExpectOneLineError(Ca({"revoke", ca_, "--serial", "abcdef0123"}), 4, "no certificate");
   ExpectOneLineError(Ca({"revoke", ca_, "--serial", "xyz"}), 1, "hexadecimal");
-  ExpectOneLineError(Ca({"list", (tmp_ / "nowhere").string()}), 1, "no CA");
+  ExpectOneLineError(Ca({"list", (tmp_ / "nowhere").string()}), 4, "no CA");
 }
 
 }  // namespace
