@@ -1,4 +1,7 @@
 // sealdropd: the program distribution server and its admin commands.
+#include <pwd.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -56,7 +59,11 @@ std::string RevokeMessage(const RevokeOutcome& r) {
 void LogAdmin(std::string_view command, std::initializer_list<LogField> fields) {
   SetLogProgram(kProg);
   std::vector<LogField> all = {{"command", command}};
-  if (const char* who = std::getenv("USER")) all.push_back({"operator", who});
+  // The account that ran the command, from the process's real uid: $USER
+  // is whatever the caller's environment says.
+  std::string who = "uid " + std::to_string(::getuid());
+  if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_name != nullptr) who = pw->pw_name;
+  all.push_back({"operator", who});
   all.insert(all.end(), fields.begin(), fields.end());
   LogFields(LogLevel::kInfo, "admin", all);
 }

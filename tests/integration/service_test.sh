@@ -227,12 +227,14 @@ check "a sale line names the session, order, user, peer and receipt" log_has "$w
 printf 'carol-password\n' | server user add "$work/data" carol --credit 5 2>"$work/admin.err"
 server user credit "$work/data" carol 7 2>>"$work/admin.err"
 server device revoke "$work/data" "$(cat "$work/dev1.serial")" 2>>"$work/admin.err"
-server program add "$work/data" "$work/hello" --name hello2 --version 1 --price 1 >/dev/null 2>>"$work/admin.err"
-check "each admin command logs one JSON line" python3 - "$work/admin.err" <<'PY'
+USER=mallory server program add "$work/data" "$work/hello" --name hello2 --version 1 --price 1 >/dev/null 2>>"$work/admin.err"
+check "each admin command logs one JSON line, naming the account that ran it" python3 - "$work/admin.err" "$(id -un)" <<'PY'
 import json, sys
 lines = [json.loads(x) for x in open(sys.argv[1])]
 assert [l["command"] for l in lines] == ["user_add", "user_credit", "device_revoke", "program_add"], lines
 assert all(l["event"] == "admin" and l["program"] == "sealdropd" for l in lines), lines
+# From the real uid, not from $USER, which the caller sets at will.
+assert all(l["operator"] == sys.argv[2] for l in lines), lines
 PY
 check "the processor logs JSON lines too" python3 - "$work/n.log" "$work/dev1.log" <<'PY'
 import json, sys
