@@ -182,15 +182,17 @@ Result<std::string> ReadSecret(std::string_view env_name, std::string_view what)
   termios saved{};
   const bool terminal = ::isatty(STDIN_FILENO) == 1 && ::tcgetattr(STDIN_FILENO, &saved) == 0;
   if (terminal) {
-    std::fprintf(stderr, "%.*s: ", static_cast<int>(what.size()), what.data());
-    std::fflush(stderr);
+    // Echo goes off (and anything typed ahead is dropped) before the prompt
+    // appears: what is typed after the prompt must not be flushed away.
     termios quiet = saved;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     quiet.c_lflag |= ECHONL;
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    std::fprintf(stderr, "%.*s: ", static_cast<int>(what.size()), what.data());
+    std::fflush(stderr);
   }
   const bool got = static_cast<bool>(std::getline(std::cin, line));
-  if (terminal) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  if (terminal) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (!got || line.empty())
     return Fail(ErrorCode::kInvalidArgument,

@@ -82,7 +82,8 @@ Error NetError(const std::exception& e, std::string_view what) {
       return Error{ErrorCode::kUntrustedPeer,
                    "the server's certificate is not valid yet; check this computer's clock, or ask the server's "
                    "operator"};
-    if (detail.find("hostname mismatch") != std::string::npos || detail.find("Hostname mismatch") != std::string::npos)
+    if (detail.find("hostname mismatch") != std::string::npos || detail.find("Hostname mismatch") != std::string::npos ||
+        detail.find("IP address mismatch") != std::string::npos)
       return Error{ErrorCode::kUntrustedPeer,
                    "the server's certificate is not for this host name; check the server URL"};
     return Error{ErrorCode::kUntrustedPeer,
@@ -144,8 +145,16 @@ net::awaitable<void> ConnectTls(Stream& stream, const ServerAddress& addr) {
   auto results = co_await resolver.async_resolve(addr.host, addr.port, net::use_awaitable);
   beast::get_lowest_layer(stream).expires_after(15s);
   co_await beast::get_lowest_layer(stream).async_connect(results, net::use_awaitable);
-  if (!IsIpLiteral(addr.host)) SSL_set_tlsext_host_name(stream.native_handle(), addr.host.c_str());
-  stream.set_verify_callback(ssl::host_name_verification(addr.host));
+  // OpenSSL's own name check (as OuterTls::Client does), so a mismatch is
+  // reported as one in the verify result rather than as a bare failure.
+  X509_VERIFY_PARAM* param = SSL_get0_param(stream.native_handle());
+  if (IsIpLiteral(addr.host)) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, addr.host.c_str()) != 1)
+      throw std::runtime_error("cannot check the server's address " + addr.host);
+  } else if (SSL_set_tlsext_host_name(stream.native_handle(), addr.host.c_str()) != 1 ||
+             SSL_set1_host(stream.native_handle(), addr.host.c_str()) != 1) {
+    throw std::runtime_error("cannot check the server's name " + addr.host);
+  }
   try {
     co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
   } catch (const boost::system::system_error&) {

@@ -177,7 +177,17 @@ read_until(lambda: b"password: " in out)
 assert b"password: " in out, out
 os.write(fd, b"alice-password\n")
 read_until(lambda: False, 10)
-_, status = os.waitpid(pid, 0)
+# A client that never ends (a password lost at the prompt) fails the check
+# instead of hanging the test.
+for _ in range(100):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    raise SystemExit(f"the client did not finish after the password was typed: {out!r}")
 print(out)
 assert os.WEXITSTATUS(status) == 0, status
 assert b"logged in as alice" in out, out
@@ -191,7 +201,7 @@ else
 fi
 
 echo "# the server's certificate: expired, and a missing --ca"
-python3 - "$work" <<'PY' || not_ok "an expired server certificate is made"
+python3 - "$work" <<'PY' || not_ok "expired, not-yet-valid and wrong-host server certificates are made"
 import datetime, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -201,29 +211,36 @@ import ipaddress
 w = sys.argv[1]
 ca_cert = x509.load_pem_x509_certificate(open(f"{w}/vendor/ca.pem", "rb").read())
 ca_key = serialization.load_pem_private_key(open(f"{w}/vendor/ca.key", "rb").read(), None)
-key = ec.generate_private_key(ec.SECP256R1())
 now = datetime.datetime.now(datetime.timezone.utc)
-cert = (x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired store")]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=40)).not_valid_after(now - datetime.timedelta(days=10))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256()))
-open(f"{w}/expired.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
-open(f"{w}/expired.key", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+day = datetime.timedelta(days=1)
+# name: (not before, not after, the address the certificate is for)
+kinds = {"expired": (now - 40 * day, now - 10 * day, "127.0.0.1"),
+         "notyet": (now + 10 * day, now + 40 * day, "127.0.0.1"),
+         "wronghost": (now - day, now + 30 * day, "10.9.9.9")}
+for name, (start, end, ip) in kinds.items():
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name + " store")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .sign(ca_key, hashes.SHA256()))
+    open(f"{w}/{name}.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+    open(f"{w}/{name}.key", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
 PY
-python3 - "$work" <<'PY' 2>>"$work/expired.log" &
-import socket, ssl, sys
-w = sys.argv[1]
+for kind in expired notyet wronghost; do
+  python3 - "$work" "$kind" <<'PY' 2>>"$work/badcert.log" &
+import os, socket, ssl, sys
+w, kind = sys.argv[1], sys.argv[2]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(f"{w}/expired.pem", f"{w}/expired.key")
+ctx.load_cert_chain(f"{w}/{kind}.pem", f"{w}/{kind}.key")
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen()
-open(f"{w}/port3.tmp", "w").write(str(s.getsockname()[1]))
-import os; os.rename(f"{w}/port3.tmp", f"{w}/port3")
+open(f"{w}/port-{kind}.tmp", "w").write(str(s.getsockname()[1]))
+os.rename(f"{w}/port-{kind}.tmp", f"{w}/port-{kind}")
 while True:
     c, _ = s.accept()
     try:
@@ -231,13 +248,20 @@ while True:
     except Exception:
         c.close()
 PY
-pids+=($!)
-wait_for "$work/port3"
-C="https://127.0.0.1:$(cat "$work/port3")"
+  pids+=($!)
+  wait_for "$work/port-$kind"
+done
+C="https://127.0.0.1:$(cat "$work/port-expired")"
 exits "catalog: an expired server certificate is called expired (exit 6)" 6 "certificate has expired" \
   env SEALDROP_SERVER="$C" bash -c "$(declare -f as); work=$work BIN=$BIN; as nobody none catalog"
 exits "login: an expired server certificate is called expired" 6 "certificate has expired" \
   env SEALDROP_SERVER="$C" SEALDROP_PASSWORD=x bash -c "$(declare -f as); work=$work BIN=$BIN; as nobody none login nobody"
+exits "a server certificate not valid yet is called so (exit 6)" 6 "certificate is not valid yet" \
+  env SEALDROP_SERVER="https://127.0.0.1:$(cat "$work/port-notyet")" bash -c "$(declare -f as); work=$work BIN=$BIN; as nobody none catalog"
+exits "a server certificate for another host is called so (exit 6)" 6 "not for this host name" \
+  env SEALDROP_SERVER="https://127.0.0.1:$(cat "$work/port-wronghost")" bash -c "$(declare -f as); work=$work BIN=$BIN; as nobody none catalog"
+exits "login: a server certificate for another host is called so" 6 "not for this host name" \
+  env SEALDROP_SERVER="https://127.0.0.1:$(cat "$work/port-wronghost")" SEALDROP_PASSWORD=x bash -c "$(declare -f as); work=$work BIN=$BIN; as nobody none login nobody"
 exits "a missing --ca file is named (exit 4)" 4 "vendor root $work/no-such-ca.pem \(--ca or SEALDROP_CA\) does not exist" \
   as alice none --ca "$work/no-such-ca.pem" catalog
 
