@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -143,6 +144,21 @@ Status ReadExactAt(int fd, std::span<uint8_t> out, uint64_t offset) {
     if (r < 0) return Fail(ErrorCode::kIo, std::string("cannot read the package: ") + std::strerror(errno));
     if (r == 0) return Fail(ErrorCode::kMalformed, "the package is truncated");
     done += static_cast<size_t>(r);
+  }
+  return Ok();
+}
+
+Status CheckPrivateFileMode(const std::filesystem::path& path, std::string_view what) {
+  const std::string name = std::string(what) + " " + path.string();
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return Fail(ErrorCode::kIo, "cannot read " + name + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Fail(ErrorCode::kInvalidArgument, name + " is not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Fail(ErrorCode::kRefused,
+                name + " can be read by other users (mode " + mode + "); restrict it with `chmod 600`");
   }
   return Ok();
 }

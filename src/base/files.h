@@ -31,6 +31,13 @@ inline Status WriteFileAtomic(const std::filesystem::path& path, std::string_vie
 }
 
 // Creates the directory (and parents) if missing and sets its mode.
+// A private key others can read is no longer private. Ok if `path` is a
+// regular file (not followed through a link) that neither group nor others
+// may access; otherwise kRefused naming `what`, the path and its mode with
+// the fix (`chmod 600`), kInvalidArgument for a non-regular file, kIo if it
+// cannot be read.
+Status CheckPrivateFileMode(const std::filesystem::path& path, std::string_view what);
+
 Status EnsureDirectory(const std::filesystem::path& path, int mode = 0700);
 
 // fsyncs a directory so a rename or create inside it is durable.

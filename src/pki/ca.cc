@@ -93,20 +93,7 @@ struct LoadedCa {
 };
 
 Result<EcPrivateKey> LoadCaKey(const fs::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    return Fail(ErrorCode::kIo,
-                "cannot read the CA key " + path.string() + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    return Fail(ErrorCode::kInvalidArgument,
-                "the CA key " + path.string() + " is not a regular file");
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Fail(ErrorCode::kRefused, "the CA key " + path.string() +
-                                         " can be read by other users (mode " + mode +
-                                         "); restrict it with `chmod 600`");
-  }
+  SEALDROP_TRY(CheckPrivateFileMode(path, "the CA key"));
   SEALDROP_ASSIGN(Bytes pem, ReadFile(path, kMaxKeyFileSize));
   SecretBytes secret(pem, SecretAccess{});
   SecureWipe(pem.data(), pem.size());

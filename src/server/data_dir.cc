@@ -70,22 +70,6 @@ Result<ServerConfig> ReadConfig(const fs::path& data) {
   return c;
 }
 
-// A private key others can read is no longer private: refuse to use it.
-Status CheckKeyFileMode(const fs::path& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    return Fail(ErrorCode::kIo, "cannot read the server key " + path.string() + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    return Fail(ErrorCode::kInvalidArgument, "the server key " + path.string() + " is not a regular file");
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Fail(ErrorCode::kRefused, "the server key " + path.string() + " can be read by other users (mode " +
-                                         mode + "); restrict it with `chmod 600`");
-  }
-  return Ok();
-}
-
 bool ValidHost(const std::string& h) {
   // A DNS name (letters, digits, '-', '.', a leading "*." wildcard) or an IP
   // address (digits, hex, '.', ':'), as the certificate request carries it.
@@ -221,7 +205,7 @@ Result<LoadedServer> LoadServerData(const fs::path& data, bool open_ledger) {
                                           data.string() + " --cert SERVER.pem'");
   s.cert_chain_pem = *chain_pem;
   SEALDROP_ASSIGN(auto chain, Certificate::AllFromPem(*chain_pem));
-  SEALDROP_TRY(CheckKeyFileMode(data / "server.key"));
+  SEALDROP_TRY(CheckPrivateFileMode(data / "server.key", "the server key"));
   SEALDROP_ASSIGN(Bytes raw, ReadFile(data / "server.key", 64 * 1024));
   SecretBytes key_pem(raw, SecretAccess{});
   SecureWipe(raw.data(), raw.size());

@@ -30,18 +30,7 @@ Result<SecretBytes> LoadRootKey(const fs::path& state) {
   // Every sealed key opens under this one: readable by anyone but the
   // processor's own user, it would give them all away.
   const fs::path path = state / "root.key";
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    return Fail(ErrorCode::kIo, "cannot read the processor's root key " + path.string() + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode))
-    return Fail(ErrorCode::kInvalidArgument, "the processor's root key " + path.string() + " is not a regular file");
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Fail(ErrorCode::kRefused, "the processor's root key " + path.string() +
-                                         " can be read by other users (mode " + mode +
-                                         "); restrict it with `chmod 600`");
-  }
+  SEALDROP_TRY(CheckPrivateFileMode(path, "the processor's root key"));
   SEALDROP_ASSIGN(Bytes raw, ReadFile(path, 64));
   if (raw.size() != kAes256KeySize) {
     SecureWipe(raw.data(), raw.size());
