@@ -1,5 +1,5 @@
 // The server's session state machine, ServerSession
-// (protocol/server_session.h), driven by sequences of operations
+// (server/session.h), driven by sequences of operations
 // (fuzz/session_ops.h): control messages (raw fuzzer text, or logins with
 // real tokens, purchases, re-downloads, charges built by the harness), and a
 // processor the fuzzer controls, presenting a device certificate chain
@@ -19,7 +19,7 @@
 // the channel's exporter (PlainExporter).
 //
 // Each input starts from the same SQLite ledger on /dev/shm (made once, as
-// the tests make theirs, through protocol/testing/world.h: users alice and
+// the tests make theirs, through server/testing/world.h: users alice and
 // bob, programs "hello" (data) and "tiny" (protected ELF, if
 // fuzz/data/tiny.elf exists), login tokens, one completed purchase by
 // alice), a fresh ServerSession and LoginLimiter, and the fixed clock. The
@@ -67,9 +67,9 @@
 #include "package/digest.h"
 #include "package/opener.h"
 #include "package/package_file.h"
-#include "protocol/login_limiter.h"
+#include "server/login_limiter.h"
 #include "protocol/testing/plain_channel.h"
-#include "protocol/testing/world.h"
+#include "server/testing/world.h"
 
 using namespace sealdrop;
 using namespace sealdrop::fuzz::server_ops;
@@ -238,7 +238,6 @@ class Harness {
  public:
   Harness() : f_(Fix()), ledger_(f_.ledger.get()), version_(ResetLedger(*fixture)) {
     ctx_ = f_.world->server;
-    ctx_.ledger = ledger_;
     ctx_.now = fuzz::FixedNow;
     ctx_.login_limiter = &limiter_;
     ctx_.peer_address = "192.0.2.1";
@@ -337,6 +336,7 @@ class Harness {
       case kInnerRaw: {
         Bytes raw = in.Blob();
         server_->OnInner(raw);
+        RunLedgerCallsInline(*server_, *ledger_);
         Pump();
         break;
       }
@@ -344,6 +344,7 @@ class Harness {
         if (started_ && channel_ != nullptr) {
           channel_->PeerClose();
           server_->OnInner({});
+          RunLedgerCallsInline(*server_, *ledger_);
           Pump();
         }
         break;
@@ -357,6 +358,7 @@ class Harness {
 
   void Control(std::string_view text) {
     server_->OnControl(text);
+    RunLedgerCallsInline(*server_, *ledger_);
     Pump();
   }
 
@@ -374,12 +376,14 @@ class Harness {
     }
     started_ = true;
     server_->OnInner(AsBytes(testing::kPlainHello));
+    RunLedgerCallsInline(*server_, *ledger_);
     Pump();
   }
 
   void SendFrame(InnerType type, ByteView body) {
     if (!started_ || !hello_answered_) return;
     server_->OnInner(EncodeFrame(static_cast<uint8_t>(type), body));
+    RunLedgerCallsInline(*server_, *ledger_);
     Pump();
   }
 

@@ -51,7 +51,7 @@
 #include "package/package_file.h"
 #include "package/sealer.h"
 #include "protocol/testing/plain_channel.h"
-#include "protocol/testing/world.h"
+#include "server/testing/world.h"
 
 using namespace sealdrop;
 using namespace sealdrop::fuzz::trp_ops;

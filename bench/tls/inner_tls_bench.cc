@@ -2,7 +2,7 @@
 // thread over memory (no sockets): making each end's channel, and a whole
 // handshake from the ClientHello to both ends done, chains checked by the
 // policies the processor and the server use. Soft keys (P-256), the CAs and
-// identities of protocol/testing/world.h.
+// identities of server/testing/world.h.
 //
 //   make bench-tls      or      build/bench/tls/inner_tls_bench
 #include <benchmark/benchmark.h>
@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "protocol/testing/world.h"
+#include "server/testing/world.h"
 #include "protocol/tls_channel.h"
 
 namespace sealdrop {

@@ -149,6 +149,11 @@ int main(int argc, char** argv) {
   serve->add_option("DATA", data, "Data directory")->required();
   serve->add_option("--listen", listen, "HOST:PORT to listen on (port 0 picks a free one)")->capture_default_str();
   serve->add_option("--threads", threads, "I/O threads")->capture_default_str()->check(cli::WholeNumber(1, 64));
+  int ledger_threads = 8;
+  serve->add_option("--ledger-threads", ledger_threads,
+                    "Threads that run ledger calls (the I/O threads never wait on the ledger)")
+      ->capture_default_str()
+      ->check(cli::WholeNumber(1, 256));
   serve->add_option("--port-file", port_file, "Write the bound port number to this file");
   std::string metrics_listen = "127.0.0.1:9464", metrics_port_file;
   serve->add_option("--metrics-listen", metrics_listen,
@@ -214,6 +219,7 @@ int main(int argc, char** argv) {
     options.host = addr->first;
     options.port = addr->second;
     options.threads = threads;
+    options.ledger_threads = ledger_threads;
     options.port_file = port_file;
     options.max_connections = max_connections;
     options.idle_timeout = std::chrono::seconds(idle_timeout);

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "protocol/testing/world.h"
+#include "server/testing/world.h"
 
 namespace sealdrop {
 namespace {

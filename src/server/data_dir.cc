@@ -17,7 +17,7 @@
 #include "crypto/sha256.h"
 #include "ledger/sqlite_ledger.h"
 #include "package/protected_elf.h"
-#include "protocol/server_session.h"
+#include "server/session.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;

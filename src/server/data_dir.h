@@ -30,7 +30,7 @@ namespace sealdrop {
 struct ServerConfig {
   std::string name;
   std::vector<std::string> hosts;
-  int device_limit = 3;  // 1 to kMaxDeviceLimit (protocol/server_session.h)
+  int device_limit = 3;  // 1 to kMaxDeviceLimit (server/session.h)
 };
 
 inline constexpr size_t kMaxServerNameSize = 64;  // an X.509 common name's upper bound

@@ -16,6 +16,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -34,7 +35,7 @@
 #include "base/time_format.h"
 #include "crypto/random.h"
 #include "net/tls_stream.h"
-#include "protocol/server_session.h"
+#include "server/session.h"
 
 namespace sealdrop {
 namespace net = boost::asio;
@@ -90,7 +91,7 @@ Result<std::shared_ptr<const Material>> MakeMaterial(LoadedServer& loaded) {
 }
 
 // Why the server cannot sell now, or "" if it can.
-std::string CannotSell(const Material& m, Ledger& ledger, std::chrono::system_clock::time_point now) {
+std::string CannotSell(const Material& m, bool ledger_readable, std::chrono::system_clock::time_point now) {
   if (now >= m.certificate_not_after)
     return "the server certificate expired on " + FormatRfc3339(m.certificate_not_after) +
            "; have the vendor CA issue a new one, install it with 'sealdropd install --cert' and send SIGHUP";
@@ -98,12 +99,16 @@ std::string CannotSell(const Material& m, Ledger& ledger, std::chrono::system_cl
     if (now >= crl.next_update)
       return "the CRL of \"" + crl.issuer + "\" expired on " + FormatRfc3339(crl.next_update) +
              "; load a fresh one with 'sealdropd install --crl' and send SIGHUP";
-  if (!ledger.Catalog()) return "the ledger cannot be read; check the data directory's disk and permissions";
+  if (!ledger_readable) return "the ledger cannot be read; check the data directory's disk and permissions";
   return {};
 }
 
 struct Shared {
   LoadedServer& server;
+  // Where ledger calls run: blocking is allowed here, never on the io
+  // threads, so a slow disk or database stalls only the sessions that wait
+  // on it (server/session.h).
+  net::thread_pool* ledger_pool = nullptr;
   ServerContext context;
   ServerMetrics metrics;
   std::atomic<int> connections{0};
@@ -139,6 +144,40 @@ struct Shared {
   }
   LoginLimiter login_limiter{};
 };
+
+// Runs f(ledger) on the ledger pool and resumes the caller on its own
+// executor (its strand) with the result. The pool thread hands the result
+// back by posting to that executor, so the coroutine reads it on its strand.
+//
+// `f` is taken by reference and callers pass named objects: g++ 12 destroys
+// some temporaries of a co_await expression twice.
+template <class F>
+auto OnLedger(Shared& s, F& f) -> net::awaitable<decltype(f(std::declval<Ledger&>()))> {
+  using R = decltype(f(std::declval<Ledger&>()));
+  auto ex = co_await net::this_coro::executor;
+  std::optional<R> result;
+  bool finished = false;
+  net::steady_timer done(ex, net::steady_timer::time_point::max());
+  // The pool is joined before the io_context's coroutine frames are
+  // destroyed (ServeHttps), so these references outlive the work.
+  net::post(*s.ledger_pool, [&s, &f, &result, &finished, &done, ex] {
+    result.emplace(f(*s.server.ledger));
+    net::post(ex, [&finished, &done] {
+      finished = true;
+      done.cancel();
+    });
+  });
+  while (!finished) {
+    boost::system::error_code ec;
+    co_await done.async_wait(net::redirect_error(net::use_awaitable, ec));
+  }
+  co_return std::move(*result);
+}
+
+net::awaitable<bool> LedgerReadable(Shared& s) {
+  auto readable = [](Ledger& ledger) { return ledger.Catalog().has_value(); };
+  co_return co_await OnLedger(s, readable);
+}
 
 std::string Describe(const Material& m) {
   std::string out = "name \"" + m.config.name + "\", device limit " + std::to_string(m.config.device_limit) +
@@ -198,7 +237,7 @@ void Reload(Shared& s) {
   (void)NotifySupervisor("READY=1");
 }
 
-MetricsSnapshot Snapshot(Shared& s) {
+MetricsSnapshot Snapshot(Shared& s, bool ledger_readable) {
   auto m = s.Current();
   auto now = std::chrono::system_clock::now();
   MetricsSnapshot snap;
@@ -208,7 +247,7 @@ MetricsSnapshot Snapshot(Shared& s) {
     snap.crls.push_back({c.issuer, c.next_update == std::chrono::system_clock::time_point::max()
                                        ? std::numeric_limits<double>::infinity()
                                        : std::chrono::duration<double>(c.next_update - now).count()});
-  snap.healthy = CannotSell(*m, *s.server.ledger, now).empty();
+  snap.healthy = CannotSell(*m, ledger_readable, now).empty();
   snap.reloads_total = static_cast<double>(s.reloads.load());
   snap.reload_failures_total = static_cast<double>(s.reload_failures.load());
   return snap;
@@ -227,45 +266,52 @@ http::response<http::string_body> Reply(const http::request<http::string_body>& 
   return res;
 }
 
-http::response<http::string_body> HttpReply(Shared& s, const http::request<http::string_body>& req) {
+net::awaitable<http::response<http::string_body>> HttpReply(Shared& s, const http::request<http::string_body>& req) {
   ++s.metrics.http_requests_total;
   auto reply = [&](http::status status, std::string type, std::string body) {
     return Reply(req, status, std::move(type), std::move(body));
   };
   if (req.method() != http::verb::get && req.method() != http::verb::head)
-    return reply(http::status::method_not_allowed, "text/plain", "only GET is supported\n");
+    co_return reply(http::status::method_not_allowed, "text/plain", "only GET is supported\n");
   std::string_view target(req.target().data(), req.target().size());
   if (target == "/healthz") {
     // Customers and their load balancers learn only that the store cannot
     // sell; the reason is on the metrics listener and in the log.
-    if (!CannotSell(*s.Current(), *s.server.ledger, std::chrono::system_clock::now()).empty())
-      return reply(http::status::service_unavailable, "text/plain", "unavailable\n");
-    return reply(http::status::ok, "text/plain", "ok\n");
+    bool readable = co_await LedgerReadable(s);
+    if (!CannotSell(*s.Current(), readable, std::chrono::system_clock::now()).empty())
+      co_return reply(http::status::service_unavailable, "text/plain", "unavailable\n");
+    co_return reply(http::status::ok, "text/plain", "ok\n");
   }
   if (target == "/v1/catalog") {
-    auto catalog = s.server.ledger->Catalog();
-    if (!catalog) return reply(http::status::service_unavailable, "text/plain", "the catalog is unavailable\n");
+    auto read_catalog = [](Ledger& ledger) { return ledger.Catalog(); };
+    auto catalog = co_await OnLedger(s, read_catalog);
+    if (!catalog) co_return reply(http::status::service_unavailable, "text/plain", "the catalog is unavailable\n");
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& p : *catalog)
       arr.push_back({{"name", p.name}, {"version", p.version}, {"price", p.price},
                      {"size", p.size}, {"kind", p.kind}});
-    return reply(http::status::ok, "application/json", nlohmann::json{{"programs", arr}}.dump() + "\n");
+    co_return reply(http::status::ok, "application/json", nlohmann::json{{"programs", arr}}.dump() + "\n");
   }
-  return reply(http::status::not_found, "text/plain", "not found\n");
+  co_return reply(http::status::not_found, "text/plain", "not found\n");
 }
 
-http::response<http::string_body> MetricsReply(Shared& s, const http::request<http::string_body>& req) {
+net::awaitable<http::response<http::string_body>> MetricsReply(Shared& s,
+                                                               const http::request<http::string_body>& req) {
   if (req.method() != http::verb::get && req.method() != http::verb::head)
-    return Reply(req, http::status::method_not_allowed, "text/plain", "only GET is supported\n");
+    co_return Reply(req, http::status::method_not_allowed, "text/plain", "only GET is supported\n");
   std::string_view target(req.target().data(), req.target().size());
-  if (target == "/metrics")
-    return Reply(req, http::status::ok, "text/plain; version=0.0.4", s.metrics.Render(Snapshot(s)));
-  if (target == "/healthz") {
-    std::string why = CannotSell(*s.Current(), *s.server.ledger, std::chrono::system_clock::now());
-    if (!why.empty()) return Reply(req, http::status::service_unavailable, "text/plain", "unavailable: " + why + "\n");
-    return Reply(req, http::status::ok, "text/plain", "ok\n");
+  if (target == "/metrics") {
+    bool readable = co_await LedgerReadable(s);
+    co_return Reply(req, http::status::ok, "text/plain; version=0.0.4", s.metrics.Render(Snapshot(s, readable)));
   }
-  return Reply(req, http::status::not_found, "text/plain", "not found\n");
+  if (target == "/healthz") {
+    bool readable = co_await LedgerReadable(s);
+    std::string why = CannotSell(*s.Current(), readable, std::chrono::system_clock::now());
+    if (!why.empty())
+      co_return Reply(req, http::status::service_unavailable, "text/plain", "unavailable: " + why + "\n");
+    co_return Reply(req, http::status::ok, "text/plain", "ok\n");
+  }
+  co_return Reply(req, http::status::not_found, "text/plain", "not found\n");
 }
 
 net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
@@ -363,6 +409,19 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
         else
           session.OnInner(bytes);
         wake_writer.cancel();
+        // The session waits on the ledger; nothing more is read meanwhile,
+        // while the writer goes on sending what is queued.
+        for (;;) {
+          std::optional<LedgerCall> call = session.TakeLedgerCall();
+          if (!call) break;
+          auto run = [&call](Ledger& ledger) {
+            (*call)(ledger);
+            return true;
+          };
+          co_await OnLedger(s, run);
+          session.OnLedgerDone();
+          wake_writer.cancel();
+        }
       }
     } catch (const std::exception&) {
       // The peer went away or timed out; nothing is charged without a
@@ -475,7 +534,7 @@ net::awaitable<void> HandleConnection(tcp::socket socket, Shared& s, std::string
         co_return;
       }
       auto started = std::chrono::steady_clock::now();
-      auto res = HttpReply(s, req);
+      auto res = co_await HttpReply(s, req);
       co_await http::async_write(stream, res, net::use_awaitable);
       s.metrics.http_request_seconds.Observe(std::chrono::steady_clock::now() - started);
       if (!res.keep_alive()) break;
@@ -531,7 +590,7 @@ net::awaitable<void> HandleMetricsConnection(tcp::socket socket, Shared& s) {
       parser.body_limit(4 * 1024);
       stream.expires_after(30s);
       co_await http::async_read(stream, buffer, parser, net::use_awaitable);
-      auto res = MetricsReply(s, parser.get());
+      auto res = co_await MetricsReply(s, parser.get());
       co_await http::async_write(stream, res, net::use_awaitable);
       if (!res.keep_alive()) break;
     }
@@ -575,9 +634,9 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   auto material = MakeMaterial(server);
   if (!material) return std::unexpected(material.error());
 
-  Shared shared{server, {}, {}, {}, options.max_connections, options.idle_timeout,
+  net::thread_pool ledger_pool(static_cast<size_t>(options.ledger_threads));
+  Shared shared{server, &ledger_pool, {}, {}, {}, options.max_connections, options.idle_timeout,
                 options.max_connections_per_address, {}, {}, {}, *material, {}, {}};
-  shared.context.ledger = server.ledger.get();
   shared.metrics.start_time_seconds =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 
@@ -645,6 +704,7 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   for (int i = 1; i < options.threads; ++i) threads.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  ledger_pool.join();
   Log(LogLevel::kInfo, "stopped");
   return Ok();
 }

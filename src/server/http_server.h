@@ -29,7 +29,10 @@
 // any TLS work). Shutdown on SIGINT/SIGTERM stops accepting and ends when no
 // connection is left, or after a 5 s grace period.
 //
-// Thread safety: Serve() blocks; it runs `threads` io threads.
+// Thread safety: Serve() blocks; it runs `threads` io threads and
+// `ledger_threads` threads for ledger calls, which sessions and HTTP
+// handlers await (server/session.h) instead of calling the ledger on an io
+// thread.
 #pragma once
 
 #include <atomic>
@@ -46,6 +49,9 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8443;
   int threads = 2;
+  // Threads that run ledger calls (blocking; never the io threads). Charges
+  // waiting on them at once share one durable commit.
+  int ledger_threads = 8;
   int max_connections = 1024;
   // Connections from one client address at once: one address cannot take
   // every slot.

@@ -1,4 +1,4 @@
-#include "protocol/testing/world.h"
+#include "server/testing/world.h"
 
 #include <nlohmann/json.hpp>
 
@@ -55,7 +55,6 @@ std::unique_ptr<World> World::Create(size_t program_size) {
   auto ledger = OpenSqliteLedger(w->dir / "ledger.db", true);
   WORLD_CHECK(ledger);
   w->ledger = std::move(*ledger);
-  w->server.ledger = w->ledger.get();
   WORLD_CHECK(w->ledger->AddUser("alice", "correct horse", 1000));
   WORLD_CHECK(w->ledger->AddUser("bob", "battery staple", 1000));
 
@@ -140,7 +139,7 @@ std::string Loop::Login(const std::string& user, const std::string& password) {
   ControlMessage m{.type = "login"};
   m.user = user;
   m.password = password;
-  server.OnControl(EncodeControl(m));
+  ServerControl(EncodeControl(m));
   Pump();
   return last_server_control.type;
 }
@@ -232,6 +231,11 @@ void Loop::DeliverToTrp(HostAction a) {
   }
 }
 
+void Loop::ServerControl(std::string_view text) {
+  server.OnControl(text);
+  RunLedgerCallsInline(server, *world.ledger);
+}
+
 void Loop::Pump() {
   for (int rounds = 0; rounds < 1000000; ++rounds) {
     bool progress = false;
@@ -253,10 +257,11 @@ void Loop::Pump() {
       progress = true;
       switch (a->kind) {
         case HostAction::Kind::kControlToServer:
-          server.OnControl(a->text);
+          ServerControl(a->text);
           break;
         case HostAction::Kind::kInnerToServer:
           server.OnInner(a->bytes);
+          RunLedgerCallsInline(server, *world.ledger);
           break;
         case HostAction::Kind::kFrameToTrp:
           DeliverToTrp(std::move(*a));

@@ -1,4 +1,7 @@
-#include "protocol/server_session.h"
+#include "server/session.h"
+
+#include <memory>
+#include <variant>
 
 #include "base/encoding.h"
 #include "base/reader.h"
@@ -27,6 +30,44 @@ bool ValidToken(const std::string& s, size_t min, size_t max) {
 }  // namespace
 
 ServerSession::ServerSession(ServerContext& context) : ctx_(context) {}
+
+template <class T>
+void ServerSession::AwaitLedger(std::function<Result<T>(Ledger&)> work, std::function<Status(Result<T>)> then) {
+  // The call and the continuation share only the outcome's slot: the call
+  // runs on another thread while the session keeps serving NextOutbound().
+  auto slot = std::make_shared<std::optional<Result<T>>>();
+  pending_call_ = [slot, work = std::move(work)](Ledger& ledger) { slot->emplace(work(ledger)); };
+  continuation_ = [this, slot, then = std::move(then)] {
+    Result<T> outcome = slot->has_value()
+                            ? std::move(**slot)
+                            : Result<T>(std::unexpected(Error{ErrorCode::kInternal, "a ledger call did not run"}));
+    auto st = then(std::move(outcome));
+    if (!st) Close(st.error());
+  };
+}
+
+std::optional<LedgerCall> ServerSession::TakeLedgerCall() {
+  std::optional<LedgerCall> call = std::move(pending_call_);
+  pending_call_.reset();
+  return call;
+}
+
+void ServerSession::OnLedgerDone() {
+  if (!continuation_) return;
+  auto next = std::move(continuation_);
+  continuation_ = nullptr;
+  next();
+  // Frames that arrived with the one that asked the ledger wait in the
+  // decoder; they are handled now, in order.
+  if (!waiting() && state_ != State::kClosed) DrainFrames();
+}
+
+void RunLedgerCallsInline(ServerSession& session, Ledger& ledger) {
+  while (auto call = session.TakeLedgerCall()) {
+    (*call)(ledger);
+    session.OnLedgerDone();
+  }
+}
 
 void ServerSession::Observe(std::string_view event, std::string_view detail) {
   if (ctx_.observe) ctx_.observe(event, detail);
@@ -79,6 +120,7 @@ void ServerSession::Close(const Error& error) {
 
 void ServerSession::OnControl(std::string_view text) {
   if (state_ == State::kClosed) return;
+  if (waiting()) return Close({ErrorCode::kInternal, "a message was fed to the session while it waited on the ledger"});
   auto message = ParseControl(text);
   if (!message) return Close(message.error());
   auto st = HandleControl(*message);
@@ -90,19 +132,28 @@ Status ServerSession::HandleControl(const ControlMessage& m) {
   if (state_ == State::kAwaitLogin)
     return Fail(ErrorCode::kWrongState, "log in first");
   if (m.type == "balance" && state_ == State::kReady) {
-    SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));
-    ControlMessage reply{.type = "balance"};
-    reply.balance = balance;
-    SendControl(reply);
+    AwaitLedger<int64_t>([user = user_](Ledger& ledger) { return ledger.Balance(user); },
+                         [this](Result<int64_t> balance) -> Status {
+                           if (!balance) return std::unexpected(balance.error());
+                           ControlMessage reply{.type = "balance"};
+                           reply.balance = *balance;
+                           SendControl(reply);
+                           return Ok();
+                         });
     return Ok();
   }
   if (m.type == "receipts" && state_ == State::kReady) {
-    SEALDROP_ASSIGN(auto receipts, ctx_.ledger->Receipts(user_));
-    ControlMessage reply{.type = "receipts"};
-    // The newest kMaxReceiptsPerReply, so the reply stays within the limit.
-    size_t skip = receipts.size() > kMaxReceiptsPerReply ? receipts.size() - kMaxReceiptsPerReply : 0;
-    for (size_t i = skip; i < receipts.size(); ++i) reply.receipts.push_back(receipts[i].jws);
-    SendControl(reply);
+    AwaitLedger<std::vector<ReceiptRecord>>(
+        [user = user_](Ledger& ledger) { return ledger.Receipts(user); },
+        [this](Result<std::vector<ReceiptRecord>> receipts) -> Status {
+          if (!receipts) return std::unexpected(receipts.error());
+          ControlMessage reply{.type = "receipts"};
+          // The newest kMaxReceiptsPerReply, so the reply stays within the limit.
+          size_t skip = receipts->size() > kMaxReceiptsPerReply ? receipts->size() - kMaxReceiptsPerReply : 0;
+          for (size_t i = skip; i < receipts->size(); ++i) reply.receipts.push_back((*receipts)[i].jws);
+          SendControl(reply);
+          return Ok();
+        });
     return Ok();
   }
   if (m.type == "purchase" && state_ == State::kReady) return HandlePurchase(m);
@@ -117,49 +168,104 @@ Status ServerSession::HandleControl(const ControlMessage& m) {
                                           "\" is not allowed at this point of the session");
 }
 
+struct ServerSession::LoginOutcome {
+  Status credentials;  // the password or token check
+  int64_t balance = 0;
+  std::string token;   // issued when the login asked to be remembered
+};
+
 Status ServerSession::HandleLogin(const ControlMessage& m) {
   if (state_ != State::kAwaitLogin) return Fail(ErrorCode::kWrongState, "already logged in");
   if (m.user.empty() || m.user.size() > 64)
     return Fail(ErrorCode::kInvalidArgument, "the login needs a user ID of 1 to 64 characters");
   if (m.password.empty() == m.token.empty())
     return Fail(ErrorCode::kInvalidArgument, "the login needs either a password or a token, not both");
-  auto now = LoginLimiter::Clock::now();
   if (ctx_.login_limiter != nullptr) {
     // Refused before any password check: guessing costs nothing but time.
-    if (auto allowed = ctx_.login_limiter->Check(m.user, ctx_.peer_address, now); !allowed) {
+    if (auto allowed = ctx_.login_limiter->Check(m.user, ctx_.peer_address, ctx_.monotonic_now()); !allowed) {
       Observe("login_limited", m.user);
       return std::unexpected(allowed.error());
     }
   }
-  auto st = m.password.empty() ? ctx_.ledger->AuthenticateToken(m.user, m.token)
-                               : ctx_.ledger->Authenticate(m.user, m.password);
-  if (!st) {
-    if (ctx_.login_limiter != nullptr) ctx_.login_limiter->RecordFailure(m.user, ctx_.peer_address, now);
+  // One ledger call: the credentials, then what the welcome needs.
+  AwaitLedger<LoginOutcome>(
+      [user = m.user, password = m.password, token = m.token, remember = m.remember && !m.password.empty(),
+       lifetime = ctx_.token_lifetime_seconds](Ledger& ledger) -> Result<LoginOutcome> {
+        LoginOutcome out;
+        out.credentials = password.empty() ? ledger.AuthenticateToken(user, token)
+                                           : ledger.Authenticate(user, password);
+        if (!out.credentials) return out;
+        SEALDROP_ASSIGN(out.balance, ledger.Balance(user));
+        if (remember) {
+          SEALDROP_ASSIGN(out.token, ledger.IssueToken(user, lifetime));
+        }
+        return out;
+      },
+      [this, m](Result<LoginOutcome> outcome) -> Status {
+        if (!outcome) return std::unexpected(outcome.error());
+        return AfterLogin(m, std::move(*outcome));
+      });
+  return Ok();
+}
+
+Status ServerSession::AfterLogin(const ControlMessage& m, LoginOutcome outcome) {
+  if (!outcome.credentials) {
+    if (ctx_.login_limiter != nullptr)
+      ctx_.login_limiter->RecordFailure(m.user, ctx_.peer_address, ctx_.monotonic_now());
     Observe("login_failed", m.user);
-    if (++login_failures_ >= kMaxLoginFailuresPerSession) return std::unexpected(st.error());
-    SendControl(ErrorControl(st.error()));
+    if (++login_failures_ >= kMaxLoginFailuresPerSession) return std::unexpected(outcome.credentials.error());
+    SendControl(ErrorControl(outcome.credentials.error()));
     return Ok();
   }
   if (ctx_.login_limiter != nullptr) ctx_.login_limiter->RecordSuccess(m.user);
   user_ = m.user;
   state_ = State::kReady;
-  SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));
   ControlMessage reply{.type = "welcome"};
   reply.user = user_;
-  reply.balance = balance;
-  if (m.remember && !m.password.empty()) {
-    SEALDROP_ASSIGN(reply.token, ctx_.ledger->IssueToken(user_, ctx_.token_lifetime_seconds));
-  }
+  reply.balance = outcome.balance;
+  reply.token = std::move(outcome.token);
   SendControl(reply);
   Observe("login", user_);
   return Ok();
 }
+
+// What the ledger says about a purchase order, gathered in one call.
+struct ServerSession::OrderFacts {
+  std::optional<ReceiptRecord> paid;   // a receipt already charged under this idempotency key
+  std::optional<ProgramRecord> program;
+  std::optional<ReceiptRecord> owned;  // the user's receipt for this version (not asked with `again`)
+  int64_t balance = 0;
+};
 
 Status ServerSession::HandlePurchase(const ControlMessage& m) {
   if (!ValidToken(m.idempotency_key, 16, 64))
     return Fail(ErrorCode::kInvalidArgument, "a purchase needs an idempotency key of 16 to 64 characters");
   if (m.program.empty()) return Fail(ErrorCode::kInvalidArgument, "a purchase needs a program name");
   SEALDROP_TRY(CheckConfiguration());
+  AwaitLedger<OrderFacts>(
+      [user = user_, key = m.idempotency_key, name = m.program, version = m.version,
+       again = m.again](Ledger& ledger) -> Result<OrderFacts> {
+        OrderFacts facts;
+        SEALDROP_ASSIGN(facts.paid, ledger.FindReceiptByKey(user, key));
+        if (facts.paid) {
+          SEALDROP_ASSIGN(facts.program, ledger.ProgramById(facts.paid->program_id));
+          return facts;
+        }
+        SEALDROP_ASSIGN(facts.program, ledger.FindProgram(name, version));
+        if (!again) {
+          SEALDROP_ASSIGN(facts.owned, ledger.FindOwnedReceipt(user, facts.program->id));
+        }
+        SEALDROP_ASSIGN(facts.balance, ledger.Balance(user));
+        return facts;
+      },
+      [this, m](Result<OrderFacts> facts) -> Status {
+        if (!facts) return std::unexpected(facts.error());
+        return AfterOrderFacts(m, std::move(*facts));
+      });
+  return Ok();
+}
+
+Status ServerSession::AfterOrderFacts(const ControlMessage& m, OrderFacts facts) {
   Order order;
   order.order_id = RandomHexId(16);
   order.idempotency_key = m.idempotency_key;
@@ -168,37 +274,31 @@ Status ServerSession::HandlePurchase(const ControlMessage& m) {
   // crash) completes that purchase: the version paid for, whatever is newest
   // now, and no charge. Without this a newer release would leave the buyer
   // with a key that no order could ever use again.
-  SEALDROP_ASSIGN(auto paid, ctx_.ledger->FindReceiptByKey(user_, m.idempotency_key));
-  if (paid) {
-    if (paid->program_name != m.program || (!m.version.empty() && paid->program_version != m.version))
+  if (facts.paid) {
+    if (facts.paid->program_name != m.program || (!m.version.empty() && facts.paid->program_version != m.version))
       return Fail(ErrorCode::kRefused,
                   "this idempotency key was already used for another purchase; start a new purchase");
-    SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->ProgramById(paid->program_id));
-    order.program = std::move(program);
-    order.paid = std::move(*paid);
+    order.program = std::move(facts.program);
+    order.paid = std::move(facts.paid);
     order_ = std::move(order);
     Observe("order_resumed", order_->paid->receipt_id);
     return StartInner();
   }
-  SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->FindProgram(m.program, m.version));
+  const ProgramRecord& program = *facts.program;
   // Refused here, before any handshake or sealing, what the charge would
   // refuse anyway: a user without the money must not make the server seal
   // and stream a whole program. The charge checks both again.
-  if (!m.again) {
-    SEALDROP_ASSIGN(auto owned, ctx_.ledger->FindOwnedReceipt(user_, program.id));
-    if (owned)
-      return Fail(ErrorCode::kAlreadyOwned,
-                  "you already own " + program.name + " " + program.version +
-                      "; download it again for free with 'sealdrop get " + program.name +
-                      "', or buy a second licence with 'sealdrop buy --again " + program.name + "'");
-  }
-  SEALDROP_ASSIGN(int64_t balance, ctx_.ledger->Balance(user_));
-  if (balance < program.price)
+  if (facts.owned)
+    return Fail(ErrorCode::kAlreadyOwned,
+                "you already own " + program.name + " " + program.version +
+                    "; download it again for free with 'sealdrop get " + program.name +
+                    "', or buy a second licence with 'sealdrop buy --again " + program.name + "'");
+  if (facts.balance < program.price)
     return Fail(ErrorCode::kInsufficientFunds,
-                "your balance of " + std::to_string(balance) + " is less than the price " +
+                "your balance of " + std::to_string(facts.balance) + " is less than the price " +
                     std::to_string(program.price) + " of " + program.name + " " + program.version +
                     "; add credit and try again");
-  order.program = std::move(program);
+  order.program = std::move(facts.program);
   order_ = std::move(order);
   return StartInner();
 }
@@ -211,20 +311,6 @@ Status ServerSession::CheckConfiguration() const {
                                           " is outside 1 to " + std::to_string(kMaxDeviceLimit) +
                                           "; fix device_limit in the data directory's config.json");
   return Ok();
-}
-
-Status ServerSession::CheckDeliveryAllowed() {
-  // A device already known to the handshake: revoked again (the list may
-  // have changed since the certificate callback) and, for re-downloads and
-  // resumed purchases, the device limit, all before PackageSealer::Create.
-  SEALDROP_ASSIGN(bool revoked, ctx_.ledger->IsDeviceRevoked(order_->device_serial));
-  if (revoked) return Fail(ErrorCode::kUntrustedPeer, "this processor has been revoked by the vendor");
-  const ReceiptRecord* receipt = order_->redownload ? &*order_->redownload
-                                 : order_->paid     ? &*order_->paid
-                                                    : nullptr;
-  if (receipt == nullptr) return Ok();
-  return ctx_.ledger->CheckRedelivery(
-      {user_, receipt->receipt_id, order_->device_serial, "", ctx_.device_limit});
 }
 
 Status ServerSession::HandleRedownload(const ControlMessage& m) {
@@ -241,24 +327,26 @@ Status ServerSession::HandleRedownload(const ControlMessage& m) {
     return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
   auto claims = ParseReceiptClaims(parsed->payload);
   if (!claims) return Fail(ErrorCode::kCryptoFailure, "the receipt is not a valid receipt of this server");
-  auto record = ctx_.ledger->FindReceipt(claims->receipt_id);
-  if (!record || record->user != user_ || claims->user != user_ || record->jws != m.receipt)
-    return Fail(ErrorCode::kRefused, "this receipt does not belong to the logged-in user");
   SEALDROP_TRY(CheckConfiguration());
-  SEALDROP_ASSIGN(ProgramRecord program, ctx_.ledger->ProgramById(record->program_id));
-  Order order;
-  order.order_id = record->receipt_id;
-  order.program = std::move(program);
-  order.redownload = std::move(*record);
-  order_ = std::move(order);
-  return StartInner();
-}
-
-Status ServerSession::CheckDevice(const VerifiedLeaf& leaf) {
-  if (leaf.device_serial.empty())
-    return Fail(ErrorCode::kUntrustedPeer, "the processor's certificate has no device serial");
-  SEALDROP_ASSIGN(bool revoked, ctx_.ledger->IsDeviceRevoked(leaf.device_serial));
-  if (revoked) return Fail(ErrorCode::kUntrustedPeer, "this processor has been revoked by the vendor");
+  using Found = std::pair<ReceiptRecord, ProgramRecord>;
+  AwaitLedger<Found>(
+      [user = user_, receipt_id = claims->receipt_id, claimed_user = claims->user,
+       jws = m.receipt](Ledger& ledger) -> Result<Found> {
+        auto record = ledger.FindReceipt(receipt_id);
+        if (!record || record->user != user || claimed_user != user || record->jws != jws)
+          return Fail(ErrorCode::kRefused, "this receipt does not belong to the logged-in user");
+        SEALDROP_ASSIGN(ProgramRecord program, ledger.ProgramById(record->program_id));
+        return Found{std::move(*record), std::move(program)};
+      },
+      [this](Result<Found> found) -> Status {
+        if (!found) return std::unexpected(found.error());
+        Order order;
+        order.order_id = found->first.receipt_id;
+        order.program = std::move(found->second);
+        order.redownload = std::move(found->first);
+        order_ = std::move(order);
+        return StartInner();
+      });
   return Ok();
 }
 
@@ -268,7 +356,13 @@ Status ServerSession::StartInner() {
   policy.profile = CertProfile::kDevice;
   policy.role = DeviceKeyRole::kIdentity;
   policy.now = ctx_.now;
-  policy.extra_check = [this](const VerifiedLeaf& leaf) { return CheckDevice(leaf); };
+  // The handshake checks the chain only; the ledger's revocation list is
+  // asked once the processor's Capabilities arrive, before any sealing.
+  policy.extra_check = [](const VerifiedLeaf& leaf) -> Status {
+    if (leaf.device_serial.empty())
+      return Fail(ErrorCode::kUntrustedPeer, "the processor's certificate has no device serial");
+    return Ok();
+  };
   SEALDROP_ASSIGN(tls_, ctx_.channel ? ctx_.channel(ctx_.identity, std::move(policy), true)
                                       : MakeTlsChannel(ctx_.identity, std::move(policy), true));
   decoder_.emplace(InnerMaxBody);
@@ -288,6 +382,7 @@ Status ServerSession::StartInner() {
 
 void ServerSession::OnInner(ByteView records) {
   if (state_ == State::kClosed) return;
+  if (waiting()) return Close({ErrorCode::kInternal, "records were fed to the session while it waited on the ledger"});
   if (!tls_ || state_ == State::kReady || state_ == State::kAwaitLogin)
     return Close({ErrorCode::kWrongState, "inner records arrived outside an order"});
   auto st = tls_->Feed(records);
@@ -304,15 +399,21 @@ void ServerSession::OnInner(ByteView records) {
   if (!plain.empty()) {
     st = decoder_->Push(plain);
     if (!st) return Close(st.error());
-    while (state_ != State::kClosed) {
-      auto frame = decoder_->Pop();
-      if (!frame) return Close(frame.error());
-      if (!*frame) break;
-      st = HandleInnerFrame(**frame);
-      if (!st) return Close(st.error());
-    }
   }
-  if (state_ != State::kClosed && tls_->peer_closed())
+  DrainFrames();
+}
+
+void ServerSession::DrainFrames() {
+  if (!decoder_ || !tls_) return;
+  // Stops at a frame that waits on the ledger; OnLedgerDone() resumes here.
+  while (state_ != State::kClosed && !waiting()) {
+    auto frame = decoder_->Pop();
+    if (!frame) return Close(frame.error());
+    if (!*frame) break;
+    auto st = HandleInnerFrame(**frame);
+    if (!st) return Close(st.error());
+  }
+  if (state_ != State::kClosed && !waiting() && tls_ && tls_->peer_closed())
     Close({ErrorCode::kUnavailable, "the processor closed the inner channel"});
 }
 
@@ -350,8 +451,28 @@ Status ServerSession::HandleCapabilities(ByteView body) {
                                                                  DeviceKeyRole::kKeyWrap, ctx_.now()));
   if (wrap.device_serial != order_->device_serial)
     return Fail(ErrorCode::kUntrustedPeer, "the key-wrap certificate belongs to another processor");
-  SEALDROP_TRY(CheckDeliveryAllowed());
+  // The device is known now: its revocation and, for re-downloads and
+  // resumed purchases, the receipt's device limit, in one ledger call and
+  // before PackageSealer::Create. The charge checks both again.
+  const ReceiptRecord* receipt = order_->redownload ? &*order_->redownload
+                                 : order_->paid     ? &*order_->paid
+                                                    : nullptr;
+  AwaitLedger<std::monostate>(
+      [user = user_, serial = order_->device_serial, receipt_id = receipt ? receipt->receipt_id : std::string(),
+       limit = ctx_.device_limit](Ledger& ledger) -> Result<std::monostate> {
+        SEALDROP_ASSIGN(bool revoked, ledger.IsDeviceRevoked(serial));
+        if (revoked) return Fail(ErrorCode::kUntrustedPeer, "this processor has been revoked by the vendor");
+        if (!receipt_id.empty()) SEALDROP_TRY(ledger.CheckRedelivery({user, receipt_id, serial, "", limit}));
+        return std::monostate{};
+      },
+      [this, wrap](Result<std::monostate> allowed) -> Status {
+        if (!allowed) return std::unexpected(allowed.error());
+        return SealAndStream(wrap);
+      });
+  return Ok();
+}
 
+Status ServerSession::SealAndStream(const VerifiedLeaf& wrap) {
   SealRequest req;
   req.plaintext_path = order_->program->path;
   req.program_id = order_->program->id;
@@ -423,48 +544,74 @@ std::optional<Outbound> ServerSession::NextOutbound() {
   return o;
 }
 
+// The ledger's answer to a charge step.
+struct ServerSession::ChargeReply {
+  ReceiptRecord receipt;
+  int64_t amount = 0;  // debited by this step: 0 for re-downloads and replays
+  int64_t balance = 0;
+};
+
 Status ServerSession::HandleCharge(const ControlMessage& m) {
   if (m.order_id != order_->order_id)
     return Fail(ErrorCode::kRefused, "the charge names another order");
-  Order& o = *order_;
-  ReceiptRecord receipt;
-  int64_t amount = 0, balance = 0;
+  const Order& o = *order_;
   if (o.redownload) {
-    DeliveryRequest d{user_, o.redownload->receipt_id, o.device_serial, o.digest_hex, ctx_.device_limit};
-    SEALDROP_TRY(ctx_.ledger->RecordRedelivery(d));
-    receipt = *o.redownload;
-    SEALDROP_ASSIGN(balance, ctx_.ledger->Balance(user_));
-  } else {
-    ChargeRequest c;
-    c.user = user_;
-    c.idempotency_key = o.idempotency_key;
-    c.program_id = o.program->id;
-    c.device_serial = o.device_serial;
-    c.package_digest = o.digest_hex;
-    c.again = o.again;
-    c.sign_receipt = [&](const std::string& receipt_id, int64_t issued_at,
-                         int64_t debited) -> Result<std::string> {
-      ReceiptClaims claims{receipt_id, user_, o.program->id, o.program->name, o.program->version,
-                           debited, o.device_serial, issued_at, ctx_.server_name};
-      return JwsSign(*ctx_.identity.key, ctx_.identity.key->PublicKey().KeyId(), kReceiptJwsType,
-                     AsBytes(EncodeReceiptClaims(claims)));
-    };
-    SEALDROP_ASSIGN(ChargeOutcome outcome, ctx_.ledger->Charge(c));
-    if (outcome.replayed && outcome.receipt.program_id != o.program->id)
-      return Fail(ErrorCode::kRefused, "this idempotency key was already used for another purchase");
-    if (outcome.replayed) {
-      // A retried purchase is a re-download: it counts against the device
-      // limit like one, or one key could reach any number of devices.
-      DeliveryRequest d{user_, outcome.receipt.receipt_id, o.device_serial, o.digest_hex, ctx_.device_limit};
-      SEALDROP_TRY(ctx_.ledger->RecordRedelivery(d));
-    }
-    receipt = outcome.receipt;
-    amount = outcome.replayed ? 0 : receipt.amount;
-    balance = outcome.balance_after;
+    AwaitLedger<ChargeReply>(
+        [d = DeliveryRequest{user_, o.redownload->receipt_id, o.device_serial, o.digest_hex, ctx_.device_limit},
+         receipt = *o.redownload](Ledger& ledger) -> Result<ChargeReply> {
+          SEALDROP_TRY(ledger.RecordRedelivery(d));
+          ChargeReply reply{receipt};
+          SEALDROP_ASSIGN(reply.balance, ledger.Balance(d.user));
+          return reply;
+        },
+        [this](Result<ChargeReply> reply) -> Status {
+          if (!reply) return std::unexpected(reply.error());
+          return AfterCharge(std::move(*reply));
+        });
+    return Ok();
   }
+  ChargeRequest c;
+  c.user = user_;
+  c.idempotency_key = o.idempotency_key;
+  c.program_id = o.program->id;
+  c.device_serial = o.device_serial;
+  c.package_digest = o.digest_hex;
+  c.again = o.again;
+  // Signed inside the charge's transaction, on the ledger's thread, from
+  // copies: the session may not be touched there.
+  c.sign_receipt = [key = *ctx_.identity.key, user = user_, program = *o.program, device = o.device_serial,
+                    server_name = ctx_.server_name](const std::string& receipt_id, int64_t issued_at,
+                                                    int64_t debited) -> Result<std::string> {
+    ReceiptClaims claims{receipt_id, user,   program.id, program.name, program.version,
+                         debited,    device, issued_at,  server_name};
+    return JwsSign(key, key.PublicKey().KeyId(), kReceiptJwsType, AsBytes(EncodeReceiptClaims(claims)));
+  };
+  AwaitLedger<ChargeReply>(
+      [c = std::move(c), limit = ctx_.device_limit](Ledger& ledger) -> Result<ChargeReply> {
+        SEALDROP_ASSIGN(ChargeOutcome outcome, ledger.Charge(c));
+        if (outcome.replayed && outcome.receipt.program_id != c.program_id)
+          return Fail(ErrorCode::kRefused, "this idempotency key was already used for another purchase");
+        if (outcome.replayed) {
+          // A retried purchase is a re-download: it counts against the device
+          // limit like one, or one key could reach any number of devices.
+          SEALDROP_TRY(ledger.RecordRedelivery(
+              {c.user, outcome.receipt.receipt_id, c.device_serial, c.package_digest, limit}));
+        }
+        ChargeReply reply{outcome.receipt, outcome.replayed ? 0 : outcome.receipt.amount, outcome.balance_after};
+        return reply;
+      },
+      [this](Result<ChargeReply> reply) -> Status {
+        if (!reply) return std::unexpected(reply.error());
+        return AfterCharge(std::move(*reply));
+      });
+  return Ok();
+}
+
+Status ServerSession::AfterCharge(ChargeReply charged) {
+  Order& o = *order_;
   SEALDROP_ASSIGN(Bytes exporter, tls_->ExportKeyingMaterial(kReleaseExporterLabel, 32));
   ReleaseClaims rel{o.sealer->manifest().package_id, o.digest_hex, o.device_serial, o.order_id,
-                    receipt.receipt_id, Base64UrlEncode(exporter)};
+                    charged.receipt.receipt_id, Base64UrlEncode(exporter)};
   SEALDROP_ASSIGN(std::string release, JwsSign(*ctx_.identity.key, ctx_.identity.key->PublicKey().KeyId(),
                                                kReleaseJwsType, AsBytes(EncodeReleaseClaims(rel))));
   // close_notify goes out before the reply so that, from the host's view,
@@ -473,13 +620,13 @@ Status ServerSession::HandleCharge(const ControlMessage& m) {
   FlushTls();
   ControlMessage reply{.type = "charged"};
   reply.order_id = o.order_id;
-  reply.receipt = receipt.jws;
+  reply.receipt = charged.receipt.jws;
   reply.release = release;
-  reply.amount = amount;
-  reply.balance = balance;
+  reply.amount = charged.amount;
+  reply.balance = charged.balance;
   reply.package_digest = o.digest_hex;
   SendControl(reply);
-  Observe(o.redownload ? "redelivered" : "charged", receipt.receipt_id);
+  Observe(o.redownload ? "redelivered" : "charged", charged.receipt.receipt_id);
   tls_.reset();
   decoder_.reset();
   order_.reset();

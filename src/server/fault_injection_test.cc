@@ -15,7 +15,7 @@
 #include "crypto/random.h"
 #include "ledger/sqlite_ledger.h"
 #include "ledger/testing/fault_vfs.h"
-#include "protocol/testing/world.h"
+#include "server/testing/world.h"
 
 namespace sealdrop {
 namespace {
@@ -32,12 +32,10 @@ struct Outcome {
 };
 
 void Reopen(World& w) {
-  w.server.ledger = nullptr;
   w.ledger.reset();
   auto reopened = OpenSqliteLedger(w.dir / "ledger.db", false);
   ASSERT_TRUE(reopened.has_value()) << reopened.error().message;
   w.ledger = std::move(*reopened);
-  w.server.ledger = w.ledger.get();
 }
 
 // One purchase with the fault armed at the (skip+1)th matching operation.

@@ -7,8 +7,8 @@
 #include "crypto/jws.h"
 #include "crypto/random.h"
 #include "pki/ca.h"
-#include "protocol/login_limiter.h"
-#include "protocol/testing/world.h"
+#include "server/login_limiter.h"
+#include "server/testing/world.h"
 
 namespace sealdrop {
 namespace {
@@ -273,12 +273,12 @@ TEST_F(SessionTest, ChargeBeforeDeliveryIsWrongState) {
   ControlMessage buy{.type = "purchase"};
   buy.program = "hello";
   buy.idempotency_key = RandomHexId(16);
-  loop.server.OnControl(EncodeControl(buy));
+  loop.ServerControl(EncodeControl(buy));
   auto order = loop.server.NextOutbound();
   ASSERT_TRUE(order.has_value());
   ControlMessage charge{.type = "charge"};
   charge.order_id = ParseControl(AsString(order->data))->order_id;
-  loop.server.OnControl(EncodeControl(charge));
+  loop.ServerControl(EncodeControl(charge));
   auto reply = ParseControl(AsString(loop.server.NextOutbound()->data));
   EXPECT_EQ(reply->type, "error");
   EXPECT_EQ(reply->code, "wrong_state");
@@ -287,7 +287,7 @@ TEST_F(SessionTest, ChargeBeforeDeliveryIsWrongState) {
 
 TEST_F(SessionTest, MessagesBeforeLoginAreRefused) {
   Loop loop(*world_, device_);
-  loop.server.OnControl(R"({"type":"balance"})");
+  loop.ServerControl(R"({"type":"balance"})");
   auto reply = ParseControl(AsString(loop.server.NextOutbound()->data));
   EXPECT_EQ(reply->code, "wrong_state");
   EXPECT_TRUE(loop.server.done());
@@ -349,7 +349,7 @@ TEST_F(SessionTest, AgainLetsADeliberateSecondPurchaseThrough) {
   buy.program = "hello";
   buy.idempotency_key = RandomHexId(16);
   buy.again = true;
-  second.server.OnControl(EncodeControl(buy));
+  second.ServerControl(EncodeControl(buy));
   auto reply = ParseControl(AsString(second.server.NextOutbound()->data));
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->type, "order");

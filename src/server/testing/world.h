@@ -13,7 +13,7 @@
 #include "ledger/ledger.h"
 #include "pki/ca.h"
 #include "protocol/host_session.h"
-#include "protocol/server_session.h"
+#include "server/session.h"
 #include "protocol/trp_session.h"
 
 namespace sealdrop::testing {
@@ -53,7 +53,7 @@ class World {
   // The program's plaintext.
   Bytes ProgramBytes() const;
   // What the second path's two ends check of each other, as TrpSession and
-  // ServerSession set it up (without the server's revocation check).
+  // ServerSession set it up (the server asks its revocation list later).
   TlsPeerPolicy ProcessorPolicy() const;  // the processor's view of the server
   TlsPeerPolicy ServerPolicy() const;     // the server's view of a processor
   // A fresh server key and a certificate for it from the vendor CA, as a
@@ -81,6 +81,9 @@ class Loop {
   Status Redownload(const std::string& receipt);
   // Moves messages until nobody has anything to say.
   void Pump();
+  // Hands the server one control message and runs the ledger calls it
+  // leaves (a test's stand-in for the server's ledger workers).
+  void ServerControl(std::string_view text);
 
   // Tampering hooks, applied to each relayed inner record batch. Returning
   // std::nullopt drops it.

@@ -1,4 +1,4 @@
-#include "protocol/login_limiter.h"
+#include "server/login_limiter.h"
 
 #include <gtest/gtest.h>
 

@@ -2,20 +2,32 @@
 //
 // The WebSocket adapter feeds it the host's messages (OnControl for text,
 // OnInner for binary) and writes whatever NextOutbound() returns, calling it
-// again after each write completes. Package data is produced lazily inside
+// again after each write completes.
+//
+// The session never calls the ledger itself. A step that needs the ledger
+// leaves a pending ledger call (TakeLedgerCall) and waits, as BoringSSL's
+// handshake waits on an asynchronous private-key operation: the adapter runs
+// the call wherever blocking is allowed (a worker pool, never an I/O thread,
+// so a slow database stalls only the sessions that wait on it) and then calls
+// OnLedgerDone() on the session's own thread. The call touches nothing of the
+// session; it writes its outcome into storage it shares with the
+// continuation that OnLedgerDone() runs. While a call is pending the adapter
+// feeds the session nothing (waiting() is true); NextOutbound() stays usable. Package data is produced lazily inside
 // NextOutbound(), one message of at most ~800 KiB at a time, so the session's
 // memory is bounded by the adapter's write pace, whatever the program's size.
 //
 // Legal sequence per order (docs/protocol.md has the table):
-//   login                          -> welcome                        [ready]
-//   purchase | redownload          -> order; inner TLS server ready  [handshake]
+//   login                          -> ledger: credentials, balance
+//                                     (and a token) -> welcome       [ready]
+//   purchase | redownload          -> ledger: the order's facts in one call;
+//                                     order; inner TLS server ready  [handshake]
 //     (a purchase the user already owns, or cannot pay for, is refused here;
 //     a purchase whose idempotency key was charged before resumes that one)
-//   inner handshake (device chain checked by the manufacturer roots, validity,
-//   CRL and the ledger's revocation list)                           [capabilities]
-//   inner Capabilities             -> key-wrap chain checked, same device,
-//                                     revocation and device limit checked,
-//                                     package sealed and streamed   [streaming]
+//   inner handshake (device chain checked by the manufacturer roots, validity
+//   and CRL)                                                         [capabilities]
+//   inner Capabilities             -> key-wrap chain checked, same device;
+//                                     ledger: revocation list and device
+//                                     limit; package sealed and streamed [streaming]
 //   (stream done)                  -> inner PackageEnd              [await_received]
 //   inner Received(digest)         ->                               [await_charge]
 //   charge(order_id)               -> ledger: charge or redelivery; charged
@@ -23,9 +35,11 @@
 // balance and receipts are answered in [ready]. Anything else is kWrongState;
 // any error sends an error message and ends the session.
 //
-// Thread safety: one session per connection, one strand. The Ledger is
-// called synchronously from inside the handlers.
-// Lifetimes: the ServerContext must outlive every session.
+// Thread safety: one session per connection, used from one strand; only a
+// pending LedgerCall runs elsewhere, and it shares nothing with the session
+// but its own outcome.
+// Lifetimes: the ServerContext must outlive every session, and a session must
+// outlive the ledger call it handed out (the adapter awaits the call).
 #pragma once
 
 #include <chrono>
@@ -39,7 +53,7 @@
 #include "ledger/ledger.h"
 #include "package/digest.h"
 #include "package/sealer.h"
-#include "protocol/login_limiter.h"
+#include "server/login_limiter.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "protocol/tls_channel.h"
@@ -50,16 +64,21 @@ namespace sealdrop {
 // refuses a configuration above it.
 inline constexpr int kMaxDeviceLimit = 100;
 
+// One ledger call a session waits on; see the top of this file.
+using LedgerCall = std::function<void(Ledger&)>;
+
 struct ServerContext {
-  Ledger* ledger = nullptr;
   TlsIdentity identity;             // server certificate chain and key; also signs JWS
   const TrustStore* manufacturers = nullptr;
   std::string server_name = "sealdrop";
   int device_limit = 3;
   int64_t token_lifetime_seconds = 30 * 24 * 3600;
+  // Wall time (certificate validity, receipt and release times) and
+  // monotonic time (login limits), injectable so expiry is tested for real.
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();
   };
+  std::function<LoginLimiter::Clock::time_point()> monotonic_now = [] { return LoginLimiter::Clock::now(); };
   // Failed-login limits shared by all sessions (may be null: no limit).
   LoginLimiter* login_limiter = nullptr;
   // The client's address, for the per-address login limit ("" if unknown).
@@ -89,6 +108,12 @@ class ServerSession {
 
   void OnControl(std::string_view text);
   void OnInner(ByteView records);
+  // The ledger call the session now waits on, once; std::nullopt if none.
+  std::optional<LedgerCall> TakeLedgerCall();
+  // The call handed out by TakeLedgerCall() has returned: continue.
+  void OnLedgerDone();
+  // A ledger call is pending: feed nothing until OnLedgerDone().
+  bool waiting() const { return static_cast<bool>(continuation_); }
   // The next message to send, or std::nullopt if there is nothing now.
   std::optional<Outbound> NextOutbound();
   // True once the session has failed or finished and everything is sent.
@@ -114,6 +139,17 @@ class ServerSession {
     bool sealing_done = false;
   };
 
+  // Leaves `work` as the pending ledger call; `then` runs with its result on
+  // the session's thread when the call is done.
+  template <class T>
+  void AwaitLedger(std::function<Result<T>(Ledger&)> work, std::function<Status(Result<T>)> then);
+  void DrainFrames();
+  struct LoginOutcome;
+  struct OrderFacts;
+  struct ChargeReply;
+  Status AfterLogin(const ControlMessage& m, LoginOutcome outcome);
+  Status AfterOrderFacts(const ControlMessage& m, OrderFacts facts);
+  Status AfterCharge(ChargeReply reply);
   void Close(const Error& error);
   void SendControl(const ControlMessage& message);
   void SendInner(InnerType type, ByteView body);
@@ -127,9 +163,8 @@ class ServerSession {
   Status HandleCapabilities(ByteView body);
   Status HandleCharge(const ControlMessage& message);
   Status ProduceStream(bool flush);
-  Status CheckDevice(const VerifiedLeaf& leaf);
+  Status SealAndStream(const VerifiedLeaf& wrap);
   Status CheckConfiguration() const;
-  Status CheckDeliveryAllowed();
   void Observe(std::string_view event, std::string_view detail = {});
 
   ServerContext& ctx_;
@@ -141,6 +176,12 @@ class ServerSession {
   std::optional<FrameDecoder> decoder_;
   std::optional<Order> order_;
   int login_failures_ = 0;
+  std::optional<LedgerCall> pending_call_;
+  std::function<void()> continuation_;
 };
+
+// Runs every ledger call the session leaves, in turn, on this thread, until
+// it waits on none: the synchronous adapter of tests, fuzzers and tools.
+void RunLedgerCallsInline(ServerSession& session, Ledger& ledger);
 
 }  // namespace sealdrop
