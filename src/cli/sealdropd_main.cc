@@ -169,6 +169,10 @@ int main(int argc, char** argv) {
   serve->add_option("--max-connections-per-address", per_address, "Connections one client address may hold at once")
       ->capture_default_str()
       ->check(cli::WholeNumber(1, 1000000));
+  int per_user = 16;
+  serve->add_option("--max-sessions-per-user", per_user, "Sessions one user may hold at once, from any address")
+      ->capture_default_str()
+      ->check(cli::WholeNumber(1, 1000000));
   int idle_timeout = 120;
   serve->add_option("--idle-timeout", idle_timeout, "Seconds a session may receive nothing before it is closed")
       ->capture_default_str()
@@ -224,6 +228,7 @@ int main(int argc, char** argv) {
     options.max_connections = max_connections;
     options.idle_timeout = std::chrono::seconds(idle_timeout);
     options.max_connections_per_address = per_address;
+    options.max_sessions_per_user = per_user;
     auto st = ServeHttps(*loaded, options, stop);
     if (!st) return cli::Report(kProg, st.error());
     return 0;

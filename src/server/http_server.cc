@@ -143,6 +143,7 @@ struct Shared {
     material = std::move(m);
   }
   LoginLimiter login_limiter{};
+  UserSessions user_sessions{64};
 };
 
 // Runs f(ledger) on the ledger pool and resumes the caller on its own
@@ -325,6 +326,7 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
   ctx.server_name = material->config.name;
   ctx.device_limit = material->config.device_limit;
   ctx.login_limiter = &s.login_limiter;
+  ctx.user_sessions = &s.user_sessions;
   ctx.session_id = RandomHexId(8);
   {
     boost::system::error_code ec;
@@ -357,6 +359,10 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
       ++s.metrics.logins_limited_total;
       user = std::string(detail);
       log(LogLevel::kWarning, "login_refused", {{"detail", "too many failed logins"}});
+    } else if (event == "user_sessions_limited") {
+      ++s.metrics.sessions_user_limited_total;
+      user = std::string(detail);
+      log(LogLevel::kWarning, "login_refused", {{"detail", "the user holds the most sessions allowed at once"}});
     } else if (event == "order") {
       ++s.metrics.orders_total;
       order_id = std::string(detail);
@@ -636,7 +642,8 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
 
   net::thread_pool ledger_pool(static_cast<size_t>(options.ledger_threads));
   Shared shared{server, &ledger_pool, {}, {}, {}, options.max_connections, options.idle_timeout,
-                options.max_connections_per_address, {}, {}, {}, *material, {}, {}};
+                options.max_connections_per_address, {}, {}, {}, *material, {}, {}, {},
+                UserSessions(options.max_sessions_per_user)};
   shared.metrics.start_time_seconds =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 

@@ -26,7 +26,8 @@
 // WebSocket idle `idle_timeout` (default 120 s), a write that makes no progress for 60 s ends the
 // connection, a host stops being read while 1 MiB of replies wait for it,
 // and at most max_connections at once (more are closed at accept, before
-// any TLS work). Shutdown on SIGINT/SIGTERM stops accepting and ends when no
+// any TLS work), at most max_connections_per_address from one client
+// address and max_sessions_per_user logged in as one user. Shutdown on SIGINT/SIGTERM stops accepting and ends when no
 // connection is left, or after a 5 s grace period.
 //
 // Thread safety: Serve() blocks; it runs `threads` io threads and
@@ -56,6 +57,8 @@ struct ServeOptions {
   // Connections from one client address at once: one address cannot take
   // every slot.
   int max_connections_per_address = 64;
+  // Sessions one user may hold at once, whatever their addresses.
+  int max_sessions_per_user = 16;
   // A WebSocket session that receives nothing for this long is closed
   // (slow or idle clients cannot hold connection slots forever).
   std::chrono::seconds idle_timeout{120};

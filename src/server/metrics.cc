@@ -101,6 +101,8 @@ std::string ServerMetrics::Render(const MetricsSnapshot& snap) const {
   counter("sealdrop_logins_total", "Successful logins.", logins_total);
   counter("sealdrop_logins_failed_total", "Failed logins.", logins_failed_total);
   counter("sealdrop_logins_limited_total", "Logins refused by the failed-login limits.", logins_limited_total);
+  counter("sealdrop_sessions_user_limited_total", "Logins refused because the user held the most sessions allowed at once.",
+          sessions_user_limited_total);
   counter("sealdrop_orders_total", "Purchases and re-downloads started.", orders_total);
   counter("sealdrop_charges_total", "Charges committed.", charges_total);
   counter("sealdrop_redeliveries_total", "Free re-downloads committed.", redeliveries_total);

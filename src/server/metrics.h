@@ -55,6 +55,7 @@ struct ServerMetrics {
   std::atomic<uint64_t> logins_total{0};
   std::atomic<uint64_t> logins_failed_total{0};
   std::atomic<uint64_t> logins_limited_total{0};
+  std::atomic<uint64_t> sessions_user_limited_total{0};
   std::atomic<uint64_t> orders_total{0};
   std::atomic<uint64_t> charges_total{0};
   std::atomic<uint64_t> redeliveries_total{0};

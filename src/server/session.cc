@@ -31,6 +31,10 @@ bool ValidToken(const std::string& s, size_t min, size_t max) {
 
 ServerSession::ServerSession(ServerContext& context) : ctx_(context) {}
 
+ServerSession::~ServerSession() {
+  if (user_slot_ != nullptr) user_slot_->Release(user_);
+}
+
 template <class T>
 void ServerSession::AwaitLedger(std::function<Result<T>(Ledger&)> work, std::function<Status(Result<T>)> then) {
   // The call and the continuation share only the outcome's slot: the call
@@ -218,6 +222,15 @@ Status ServerSession::AfterLogin(const ControlMessage& m, LoginOutcome outcome) 
     return Ok();
   }
   if (ctx_.login_limiter != nullptr) ctx_.login_limiter->RecordSuccess(m.user);
+  if (ctx_.user_sessions != nullptr) {
+    if (!ctx_.user_sessions->Acquire(m.user)) {
+      Observe("user_sessions_limited", m.user);
+      return Fail(ErrorCode::kUnavailable,
+                  "this account already has " + std::to_string(ctx_.user_sessions->max_per_user()) +
+                      " sessions open with the store; wait for one to finish and try again");
+    }
+    user_slot_ = ctx_.user_sessions;
+  }
   user_ = m.user;
   state_ = State::kReady;
   ControlMessage reply{.type = "welcome"};

@@ -54,6 +54,7 @@
 #include "package/digest.h"
 #include "package/sealer.h"
 #include "server/login_limiter.h"
+#include "server/user_sessions.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "protocol/tls_channel.h"
@@ -81,6 +82,9 @@ struct ServerContext {
   std::function<LoginLimiter::Clock::time_point()> monotonic_now = [] { return LoginLimiter::Clock::now(); };
   // Failed-login limits shared by all sessions (may be null: no limit).
   LoginLimiter* login_limiter = nullptr;
+  // Sessions each user may hold at once (may be null: no limit). A login
+  // past it is refused; the slot is given back when the session ends.
+  UserSessions* user_sessions = nullptr;
   // The client's address, for the per-address login limit ("" if unknown).
   std::string peer_address;
   // Names this session in the server's log lines ("" if unset).
@@ -105,6 +109,9 @@ class ServerSession {
   };
 
   explicit ServerSession(ServerContext& context);
+  ~ServerSession();
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
 
   void OnControl(std::string_view text);
   void OnInner(ByteView records);
@@ -176,6 +183,7 @@ class ServerSession {
   std::optional<FrameDecoder> decoder_;
   std::optional<Order> order_;
   int login_failures_ = 0;
+  UserSessions* user_slot_ = nullptr;  // where this session's login took its slot
   std::optional<LedgerCall> pending_call_;
   std::function<void()> continuation_;
 };

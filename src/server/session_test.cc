@@ -499,3 +499,81 @@ TEST_F(SessionTest, ReceiptsSurviveARenewalOfTheServerKey) {
 
 }  // namespace
 }  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+TEST_F(SessionTest, SessionsPerUserAreLimitedAndGivenBack) {
+  UserSessions sessions(2);
+  world_->server.user_sessions = &sessions;
+  {
+    Loop first(*world_, device_), second(*world_, device_);
+    EXPECT_EQ(first.Login("alice", "correct horse"), "welcome");
+    EXPECT_EQ(second.Login("alice", "correct horse"), "welcome");
+    Loop third(*world_, device_);
+    EXPECT_EQ(third.Login("alice", "correct horse"), "error");
+    EXPECT_EQ(third.last_server_control.code, "unavailable");
+    EXPECT_TRUE(third.server.done());
+    // Another user is not affected by alice's sessions.
+    Loop bob(*world_, device_);
+    EXPECT_EQ(bob.Login("bob", "battery staple"), "welcome");
+    EXPECT_EQ(sessions.held("alice"), 2);
+  }
+  // Ended sessions give their slots back.
+  EXPECT_EQ(sessions.held("alice"), 0);
+  EXPECT_EQ(sessions.held("bob"), 0);
+  Loop again(*world_, device_);
+  EXPECT_EQ(again.Login("alice", "correct horse"), "welcome");
+  world_->server.user_sessions = nullptr;
+}
+
+TEST_F(SessionTest, ADeviceCertificateExpiresWhenTheClockPassesItsEnd) {
+  // A device certificate valid for one day: sold to today, refused when the
+  // server's clock (injected) has moved two days on, with nothing charged.
+  Device short_lived = world_->MakeDevice({.serial = "dev-short", .days = 1});
+  {
+    Loop today(*world_, short_lived);
+    today.Login("alice", "correct horse");
+    ASSERT_TRUE(today.Buy("hello", RandomHexId(16)).has_value());
+  }
+  EXPECT_EQ(Balance(), 900);
+  auto later = std::chrono::system_clock::now() + std::chrono::hours(48);
+  world_->server.now = [later] { return later; };
+  Loop after(*world_, short_lived);
+  after.Login("bob", "battery staple");
+  auto st = after.Buy("hello", RandomHexId(16));
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().code, ErrorCode::kUntrustedPeer) << st.error().message;
+  EXPECT_FALSE(after.licence.has_value());
+  EXPECT_EQ(Balance("bob"), 1000);
+}
+
+TEST_F(SessionTest, LedgerWorkIsAPendingCallAndNothingElse) {
+  // The session asks the ledger nothing by itself: after a message it holds
+  // a pending call, and it refuses input until that call is done.
+  ServerSession session(world_->server);
+  ControlMessage login{.type = "login"};
+  login.user = "alice";
+  login.password = "correct horse";
+  session.OnControl(EncodeControl(login));
+  EXPECT_TRUE(session.waiting());
+  EXPECT_FALSE(session.NextOutbound().has_value());
+  auto call = session.TakeLedgerCall();
+  ASSERT_TRUE(call.has_value());
+  EXPECT_FALSE(session.TakeLedgerCall().has_value()) << "a call is handed out once";
+  (*call)(*world_->ledger);
+  session.OnLedgerDone();
+  EXPECT_FALSE(session.waiting());
+  auto welcome = session.NextOutbound();
+  ASSERT_TRUE(welcome.has_value());
+  EXPECT_EQ(ParseControl(AsString(welcome->data))->type, "welcome");
+
+  // Input while a call is pending is the adapter's error and ends the session.
+  session.OnControl(R"({"type":"balance"})");
+  ASSERT_TRUE(session.waiting());
+  session.OnControl(R"({"type":"balance"})");
+  EXPECT_EQ(session.state(), ServerSession::State::kClosed);
+}
+
+}  // namespace
+}  // namespace sealdrop
