@@ -66,9 +66,14 @@ std::optional<Point> UncompressedPoint(EVP_PKEY* pkey) {
   return point;
 }
 
+// Partial public-key validation (SP 800-56A rev. 3, 5.6.2.3.4): not the
+// point at infinity, coordinates in range, on the curve. The full check adds
+// n*Q == O, a whole scalar multiplication per key, which on P-256 (cofactor 1)
+// every point on the curve already satisfies; it was an eighth of the
+// server's CPU per purchase.
 bool PassesPublicCheck(EVP_PKEY* pkey) {
   UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  return ctx && EVP_PKEY_public_check(ctx.get()) == 1;
+  return ctx && EVP_PKEY_public_check_quick(ctx.get()) == 1;
 }
 
 // Builds an EVP_PKEY from OSSL_PARAMs (group name, public point, and for a
@@ -131,14 +136,18 @@ Result<EcPublicKey> WrapPublicKey(EVP_PKEY* pkey) {
   return PublicFromPoint(*point);
 }
 
-Result<EcPrivateKey> WrapPrivateKey(EVP_PKEY* pkey) {
+namespace {
+// `check_pair`: a key read from outside gets the full check (scalar in range,
+// public point valid, the two match); a key OpenSSL has just generated is a
+// pair by construction, and the check is a scalar multiplication per
+// ephemeral key.
+Result<EcPrivateKey> WrapPrivate(EVP_PKEY* pkey, bool check_pair) {
   if (!IsP256(pkey)) {
     ERR_clear_error();
     return Fail(ErrorCode::kInvalidArgument, "private key is not an EC P-256 key");
   }
-  // The full check: scalar in range, public point valid, and the two match.
   UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  if (!ctx || EVP_PKEY_check(ctx.get()) != 1) {
+  if (!ctx || (check_pair && EVP_PKEY_check(ctx.get()) != 1)) {
     ERR_clear_error();
     return Fail(ErrorCode::kInvalidArgument, "EC private key is not a valid P-256 key pair");
   }
@@ -149,6 +158,9 @@ Result<EcPrivateKey> WrapPrivateKey(EVP_PKEY* pkey) {
   impl->public_key = std::move(public_key);
   return EcPrivateKey(std::move(impl));
 }
+}  // namespace
+
+Result<EcPrivateKey> WrapPrivateKey(EVP_PKEY* pkey) { return WrapPrivate(pkey, /*check_pair=*/true); }
 
 Result<EcPrivateKey> WrapHardwarePrivateKey(EVP_PKEY* pkey, ByteView point) {
   if (pkey == nullptr || EVP_PKEY_is_a(pkey, "EC") != 1) {
@@ -254,7 +266,7 @@ bool EcPublicKey::operator==(const EcPublicKey& other) const {
 Result<EcPrivateKey> EcPrivateKey::Generate() {
   UniquePtr<EVP_PKEY> pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", kCurveName));
   if (!pkey) return std::unexpected(OsslError(ErrorCode::kInternal, "generating a P-256 key"));
-  return WrapPrivateKey(pkey.get());
+  return WrapPrivate(pkey.get(), /*check_pair=*/false);
 }
 
 Result<EcPrivateKey> EcPrivateKey::FromPkcs8Pem(const SecretBytes& pem) {
@@ -355,9 +367,11 @@ Result<SecretBytes> EcPrivateKey::Ecdh(const EcPublicKey& peer) const {
   UniquePtr<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
   SecretBytes shared(kCoordinateSize);
   size_t len = shared.size();
-  // validate_peer=1 re-checks the peer point, whoever built the EcPublicKey.
+  // validate_peer=0: every EcPublicKey was validated when it was made
+  // (PublicFromPoint, the only way one is built), and OpenSSL's full check
+  // here would add a scalar multiplication to every agreement.
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_derive_set_peer_ex(ctx.get(), RawPkey(peer), 1) != 1 ||
+      EVP_PKEY_derive_set_peer_ex(ctx.get(), RawPkey(peer), 0) != 1 ||
       EVP_PKEY_derive(ctx.get(), shared.MutableData(SecretAccess{}), &len) != 1 ||
       len != kCoordinateSize) {
     ERR_clear_error();

@@ -30,6 +30,7 @@ struct TrustStore::Impl {
   UniquePtr<X509_STORE> store;  // the roots only; CRLs are handed to each verification
   std::vector<Certificate> roots;
   std::vector<UniquePtr<X509_CRL>> crls;  // at most one, the newest, per root
+  std::vector<Certificate> crl_signers;   // crl_signers[i] verified crls[i] when it was added
 };
 
 namespace pki_internal {
