@@ -61,6 +61,9 @@ class Db {
   Error ErrorFor(int rc, std::string_view context) const;
 
   sqlite3* raw() const { return db_; }
+  // Whether a transaction is open. SQLite ends one on its own after some
+  // failures (disk full, I/O error), which a caller inside it must notice.
+  bool in_transaction() const;
 
   // Distinct SQL texts kept compiled; further texts are compiled per call.
   static constexpr size_t kMaxCachedStatements = 64;
