@@ -18,7 +18,9 @@
 // SQLite's own message.
 //
 // Thread safety: none. A Db and its statements belong to one thread at a
-// time; SqliteLedger guards them with a mutex.
+// time; SqliteLedger hands each connection to one thread at a time (the
+// leader of a write batch, write_batcher.h, or the holder of a read lease,
+// read_pool.h).
 // Lifetimes: statements and transactions must not outlive their Db.
 #pragma once
 
