@@ -60,7 +60,7 @@ bench-tpm: build
 
 # One SQLite ledger call: token check, balance, lookups, a charge, an open.
 bench-ledger: build
-	@$(BUILD)/bench/ledger/ledger_ops_bench
+	@$(BUILD)/bench/ledger/ledger_ops_bench --throughput=yes
 
 # The second path's TLS handshake in CPU, both ends in one thread.
 bench-tls: build

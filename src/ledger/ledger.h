@@ -73,6 +73,9 @@ struct ChargeRequest {
   // transaction, only when a new receipt is created. An error from it rolls
   // the whole charge back.
   // WARNING: it runs while the ledger is locked; it must not call the ledger.
+  // It may run on another thread than the caller's (one committing several
+  // callers' charges together) while the caller waits, and every charge of
+  // that transaction waits for it: keep it quick.
   std::function<Result<std::string>(const std::string& receipt_id, int64_t issued_at,
                                     int64_t amount)>
       sign_receipt;

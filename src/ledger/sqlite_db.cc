@@ -24,6 +24,8 @@ struct Db::Cache {
 
 Db::Db(sqlite3* db) : db_(db), cache_(std::make_unique<Cache>()) {}
 
+bool Db::in_transaction() const { return db_ != nullptr && sqlite3_get_autocommit(db_) == 0; }
+
 size_t Db::cached_statements() const { return cache_ ? cache_->entries.size() : 0; }
 
 Result<Db> Db::Open(const std::filesystem::path& path, int flags) {

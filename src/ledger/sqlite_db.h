@@ -18,7 +18,9 @@
 // SQLite's own message.
 //
 // Thread safety: none. A Db and its statements belong to one thread at a
-// time; SqliteLedger guards them with a mutex.
+// time; SqliteLedger hands each connection to one thread at a time (the
+// leader of a write batch, write_batcher.h, or the holder of a read lease,
+// read_pool.h).
 // Lifetimes: statements and transactions must not outlive their Db.
 #pragma once
 
@@ -61,6 +63,9 @@ class Db {
   Error ErrorFor(int rc, std::string_view context) const;
 
   sqlite3* raw() const { return db_; }
+  // Whether a transaction is open. SQLite ends one on its own after some
+  // failures (disk full, I/O error), which a caller inside it must notice.
+  bool in_transaction() const;
 
   // Distinct SQL texts kept compiled; further texts are compiled per call.
   static constexpr size_t kMaxCachedStatements = 64;

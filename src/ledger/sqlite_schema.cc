@@ -223,4 +223,21 @@ Result<Db> OpenLedgerDatabase(const fs::path& db_path, bool create) {
   return db;
 }
 
+Result<Db> OpenLedgerReader(const fs::path& db_path) {
+  // Read-write at the file level all the same: a WAL reader records its
+  // snapshot in the -shm file. query_only is what keeps it from writing.
+  SEALDROP_ASSIGN(Db db, Db::Open(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX));
+  SEALDROP_TRY(Configure(db, db_path));
+  SEALDROP_ASSIGN(int64_t app_id, db.QueryInt("PRAGMA application_id"));
+  SEALDROP_ASSIGN(int64_t version, db.QueryInt("PRAGMA user_version"));
+  if (app_id != kApplicationId || version != kSchemaVersion) {
+    return Fail(ErrorCode::kIo, "ledger database " + db_path.string() +
+                                    " changed under the running server (schema version " +
+                                    std::to_string(version) + ", expected " +
+                                    std::to_string(kSchemaVersion) + "); restart the server");
+  }
+  SEALDROP_TRY(db.Exec("PRAGMA query_only=1"));
+  return db;
+}
+
 }  // namespace sealdrop

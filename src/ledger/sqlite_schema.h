@@ -31,4 +31,10 @@ inline constexpr int64_t kLedgerApplicationId = 0x53444C47;
 // directory only if `create` is true, and brings its schema up to date.
 Result<sqlite::Db> OpenLedgerDatabase(const std::filesystem::path& db_path, bool create);
 
+// One more connection to a ledger that OpenLedgerDatabase has already opened
+// and brought up to date, for reads only: it never creates or migrates, it
+// refuses a schema other than this build's, and PRAGMA query_only makes any
+// write through it an error.
+Result<sqlite::Db> OpenLedgerReader(const std::filesystem::path& db_path);
+
 }  // namespace sealdrop
