@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -229,6 +230,19 @@ int main(int argc, char** argv) {
     options.idle_timeout = std::chrono::seconds(idle_timeout);
     options.max_connections_per_address = per_address;
     options.max_sessions_per_user = per_user;
+#ifdef SEALDROP_FAULTY_SERVER
+    // The test build only: a deliberate bug named by the environment.
+    if (const char* fault = std::getenv("SEALDROP_SERVER_FAULT")) {
+      std::string_view f(fault);
+      options.fault = f == "double_charge"     ? ServerFault::kDoubleCharge
+                      : f == "bad_receipt"     ? ServerFault::kBadReceipt
+                      : f == "foreign_package" ? ServerFault::kForeignPackage
+                                               : ServerFault::kNone;
+      if (options.fault == ServerFault::kNone)
+        return cli::Report(kProg, {ErrorCode::kInvalidArgument, "unknown SEALDROP_SERVER_FAULT " + std::string(f)});
+      Log(LogLevel::kWarning, "fault", {{"detail", "this server misbehaves on purpose: " + std::string(f)}});
+    }
+#endif
     auto st = ServeHttps(*loaded, options, stop);
     if (!st) return cli::Report(kProg, st.error());
     return 0;

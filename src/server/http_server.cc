@@ -644,6 +644,7 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
   Shared shared{server, &ledger_pool, {}, {}, {}, options.max_connections, options.idle_timeout,
                 options.max_connections_per_address, {}, {}, {}, *material, {}, {}, {},
                 UserSessions(options.max_sessions_per_user)};
+  shared.context.fault = options.fault;
   shared.metrics.start_time_seconds =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 

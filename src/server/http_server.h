@@ -43,6 +43,7 @@
 #include "base/error.h"
 #include "server/data_dir.h"
 #include "server/metrics.h"
+#include "server/session.h"
 
 namespace sealdrop {
 
@@ -68,6 +69,8 @@ struct ServeOptions {
   std::string metrics_host = "127.0.0.1";
   uint16_t metrics_port = 9464;
   std::string metrics_port_file;
+  // A deliberate bug (server/session.h); only sealdropd-faulty sets it.
+  ServerFault fault = ServerFault::kNone;
   // Reload when this changes (base/daemon.h ReloadRequests); may be null.
   const std::atomic<unsigned>* reload = nullptr;
 };

@@ -5,6 +5,7 @@
 
 #include "base/encoding.h"
 #include "base/reader.h"
+#include "crypto/ec.h"
 #include "crypto/hpke.h"
 #include "crypto/jws.h"
 #include "crypto/random.h"
@@ -493,6 +494,10 @@ Status ServerSession::SealAndStream(const VerifiedLeaf& wrap) {
   req.version = order_->program->version;
   req.kind = order_->program->kind;
   req.recipient_key = wrap.leaf.PublicKey();
+  if (ctx_.fault == ServerFault::kForeignPackage) {
+    SEALDROP_ASSIGN(EcPrivateKey stranger, EcPrivateKey::Generate());
+    req.recipient_key = stranger.PublicKey();
+  }
   req.device_serial = order_->device_serial;
   req.order_id = order_->order_id;
   req.server_key = &*ctx_.identity.key;
@@ -600,8 +605,15 @@ Status ServerSession::HandleCharge(const ControlMessage& m) {
     return JwsSign(key, key.PublicKey().KeyId(), kReceiptJwsType, AsBytes(EncodeReceiptClaims(claims)));
   };
   AwaitLedger<ChargeReply>(
-      [c = std::move(c), limit = ctx_.device_limit](Ledger& ledger) -> Result<ChargeReply> {
+      [c = std::move(c), limit = ctx_.device_limit, fault = ctx_.fault](Ledger& ledger) -> Result<ChargeReply> {
         SEALDROP_ASSIGN(ChargeOutcome outcome, ledger.Charge(c));
+        if (fault == ServerFault::kDoubleCharge && !outcome.replayed) {
+          ChargeRequest twice = c;
+          twice.idempotency_key = c.idempotency_key.substr(0, 48) + "-twice";
+          twice.again = true;
+          SEALDROP_ASSIGN(ChargeOutcome second, ledger.Charge(twice));
+          outcome.balance_after = second.balance_after;
+        }
         if (outcome.replayed && outcome.receipt.program_id != c.program_id)
           return Fail(ErrorCode::kRefused, "this idempotency key was already used for another purchase");
         if (outcome.replayed) {
@@ -634,6 +646,8 @@ Status ServerSession::AfterCharge(ChargeReply charged) {
   ControlMessage reply{.type = "charged"};
   reply.order_id = o.order_id;
   reply.receipt = charged.receipt.jws;
+  if (ctx_.fault == ServerFault::kBadReceipt && !reply.receipt.empty())
+    reply.receipt.back() = reply.receipt.back() == 'A' ? 'B' : 'A';
   reply.release = release;
   reply.amount = charged.amount;
   reply.balance = charged.balance;

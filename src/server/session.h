@@ -65,6 +65,17 @@ namespace sealdrop {
 // refuses a configuration above it.
 inline constexpr int kMaxDeviceLimit = 100;
 
+// Deliberate server bugs, for the tests that prove the load generator
+// (sealdrop-load) and the processor catch a server that misbehaves. Only the
+// test executable sealdropd-faulty sets one (from SEALDROP_SERVER_FAULT);
+// sealdropd never does.
+enum class ServerFault {
+  kNone,
+  kDoubleCharge,    // every purchase is debited twice, under a second key
+  kBadReceipt,      // the receipt sent to the host has a broken signature
+  kForeignPackage,  // the package is sealed to a key that is not the processor's
+};
+
 // One ledger call a session waits on; see the top of this file.
 using LedgerCall = std::function<void(Ledger&)>;
 
@@ -91,6 +102,7 @@ struct ServerContext {
   std::string session_id;
   // Called for every state change worth a log line or a metric.
   std::function<void(std::string_view event, std::string_view detail)> observe;
+  ServerFault fault = ServerFault::kNone;
   // Makes each order's inner channel; empty means MakeTlsChannel (the
   // fuzzers pass protocol/testing/plain_channel.h).
   InnerChannelFactory channel;
