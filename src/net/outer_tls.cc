@@ -1,5 +1,7 @@
 #include "net/outer_tls.h"
 
+#include <algorithm>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
@@ -87,7 +89,9 @@ void OuterTls::Shutdown() { SSL_shutdown(impl_->ssl.get()); }
 Bytes OuterTls::TakeOutgoing() {
   Bytes out = std::move(impl_->buffers.out);
   impl_->buffers.out = Bytes();
-  impl_->buffers.out.reserve(out.size());
+  // Room for the next small write; a large one grows the buffer as it needs.
+  // Keeping the last message's size would hold that much per idle connection.
+  impl_->buffers.out.reserve(std::min<size_t>(out.size(), 32 * 1024));
   return out;
 }
 

@@ -51,6 +51,9 @@ namespace {
 using Stream = TlsStream;
 
 constexpr size_t kMaxQueuedReplyBytes = 1 << 20;
+// Package bytes all sessions together may hold in outbound messages; with
+// more sessions each streams in smaller messages (down to one sealed chunk).
+constexpr size_t kStreamMemory = 64 << 20;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 // Expiry warnings: a week ahead for the server certificate (time to have the
 // vendor CA issue one), a day ahead for a CRL (re-signed daily or weekly by
@@ -442,6 +445,12 @@ net::awaitable<void> RunWebSocket(websocket::stream<Stream>& ws, Shared& s) {
     boost::system::error_code ec;
     try {
       for (;;) {
+        // Package data in flight is bounded server-wide: each session's
+        // share of kStreamMemory, between one sealed chunk and the largest
+        // message (see ServerSession::set_stream_budget).
+        session.set_stream_budget(std::clamp<size_t>(
+            kStreamMemory / static_cast<size_t>(std::max<int64_t>(1, s.metrics.sessions_active.load())), 0,
+            ServerSession::kMaxStreamBudget));
         while (auto out = session.NextOutbound()) {
           ws.text(out->kind == Outbound::Kind::kControl);
           s.metrics.bytes_sent_total += out->data.size();

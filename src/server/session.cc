@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <algorithm>
 #include <memory>
 #include <variant>
 
@@ -12,7 +13,8 @@
 
 namespace sealdrop {
 namespace {
-constexpr size_t kStreamFrameTarget = 3 * (64 * 1024 + 16);  // three sealed chunks
+constexpr size_t kSealedChunk = 64 * 1024 + 16;
+constexpr size_t kStreamFrameTarget = 3 * kSealedChunk;  // three sealed chunks
 // Frames per outbound message; 4 x ~192 KiB of records stays under the host's
 // kMaxInnerRelaySize (1 MiB) per WebSocket message.
 constexpr int kStreamFramesPerMessage = 4;
@@ -518,12 +520,13 @@ Status ServerSession::SealAndStream(const VerifiedLeaf& wrap) {
   return Ok();
 }
 
-Status ServerSession::ProduceStream(bool flush) {
+Status ServerSession::ProduceStream(size_t frame_target, bool flush) {
   // The frame is built in place: header first, then sealed chunks appended
   // by the sealer, so package bytes are copied once into TLS and no more.
+  // At least one chunk, however small the target.
   Bytes frame(kFrameHeaderSize);
-  frame.reserve(kFrameHeaderSize + kStreamFrameTarget + 64);
-  while (frame.size() - kFrameHeaderSize + 64 * 1024 + 16 <= kStreamFrameTarget) {
+  frame.reserve(kFrameHeaderSize + std::max(frame_target, kSealedChunk) + 64);
+  while (frame.size() == kFrameHeaderSize || frame.size() - kFrameHeaderSize + kSealedChunk <= frame_target) {
     SEALDROP_ASSIGN(bool more, order_->sealer->Next(frame));
     if (!more) {
       order_->sealing_done = true;
@@ -551,8 +554,12 @@ std::optional<Outbound> ServerSession::NextOutbound() {
   // While streaming, several package frames go into one outbound message:
   // fewer, larger WebSocket messages cost the host and the processor far
   // fewer wake-ups per byte. FlushTls() merges the TLS records into one.
-  for (int i = 0; i < kStreamFramesPerMessage && state_ == State::kStreaming; ++i) {
-    auto st = ProduceStream(/*flush=*/i + 1 == kStreamFramesPerMessage);
+  // The budget bounds one message: under many slow downloads the adapter
+  // lowers it, down to one sealed chunk, so memory stays bounded.
+  const size_t frame_target = std::clamp(stream_budget_, kSealedChunk, kStreamFrameTarget);
+  const int frames = static_cast<int>(std::clamp<size_t>(stream_budget_ / frame_target, 1, kStreamFramesPerMessage));
+  for (int i = 0; i < frames && state_ == State::kStreaming; ++i) {
+    auto st = ProduceStream(frame_target, /*flush=*/i + 1 == frames);
     if (!st) Close(st.error());
   }
   if (out_.empty()) return std::nullopt;

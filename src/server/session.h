@@ -138,6 +138,11 @@ class ServerSession {
   // True once the session has failed or finished and everything is sent.
   bool done() const { return state_ == State::kClosed && out_.empty(); }
   State state() const { return state_; }
+  // The most package bytes one outbound message may carry (at least one
+  // sealed chunk is always sent). The default is the largest, four frames of
+  // three chunks; the adapter lowers it when many downloads run at once.
+  void set_stream_budget(size_t bytes) { stream_budget_ = bytes; }
+  static constexpr size_t kMaxStreamBudget = 4 * 3 * (64 * 1024 + 16);
   // Bytes waiting in the outbound queue; the adapter stops reading the host
   // while this is high, so a host that never reads cannot grow it.
   size_t queued_bytes() const { return queued_bytes_; }
@@ -181,7 +186,7 @@ class ServerSession {
   Status HandleInnerFrame(const Frame& frame);
   Status HandleCapabilities(ByteView body);
   Status HandleCharge(const ControlMessage& message);
-  Status ProduceStream(bool flush);
+  Status ProduceStream(size_t frame_target, bool flush);
   Status SealAndStream(const VerifiedLeaf& wrap);
   Status CheckConfiguration() const;
   void Observe(std::string_view event, std::string_view detail = {});
@@ -195,7 +200,8 @@ class ServerSession {
   std::optional<FrameDecoder> decoder_;
   std::optional<Order> order_;
   int login_failures_ = 0;
-  UserSessions* user_slot_ = nullptr;  // where this session's login took its slot
+  UserSessions* user_slot_ = nullptr;
+  size_t stream_budget_ = kMaxStreamBudget;  // where this session's login took its slot
   std::optional<LedgerCall> pending_call_;
   std::function<void()> continuation_;
 };
