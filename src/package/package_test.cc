@@ -7,6 +7,7 @@
 
 #include "base/files.h"
 #include "base/reader.h"
+#include "base/unique_fd.h"
 #include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "package/chunked.h"
@@ -48,22 +49,20 @@ class PackageTest : public ::testing::Test {
   }
 
   Result<Bytes> Open(const fs::path& pkg, const std::string& serial = "dev1") {
-    int fd = ::open(pkg.c_str(), O_RDONLY);
-    if (fd < 0) return Fail(ErrorCode::kIo, "open");
-    auto close_fd = [&] { ::close(fd); };
-    auto prefix = ReadPackagePrefix(fd);
-    if (!prefix) { close_fd(); return std::unexpected(prefix.error()); }
+    UniqueFd fd(::open(pkg.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return Fail(ErrorCode::kIo, "open");
+    auto prefix = ReadPackagePrefix(fd.get());
+    if (!prefix) return std::unexpected(prefix.error());
     auto m = VerifyManifest(prefix->manifest_jws, server_key_->PublicKey(),
                             Recipient{serial, wrap_key_->PublicKey().KeyId()});
-    if (!m) { close_fd(); return std::unexpected(m.error()); }
+    if (!m) return std::unexpected(m.error());
     auto kx = UnwrapContentKey(*m, *wrap_key_);
-    if (!kx) { close_fd(); return std::unexpected(kx.error()); }
+    if (!kx) return std::unexpected(kx.error());
     Bytes out;
-    auto st = DecryptPayload(fd, prefix->payload_offset, *m, *kx, [&](ByteView c) {
+    auto st = DecryptPayload(fd.get(), prefix->payload_offset, *m, *kx, [&](ByteView c) {
       out.insert(out.end(), c.begin(), c.end());
       return Ok();
     });
-    close_fd();
     if (!st) return std::unexpected(st.error());
     return out;
   }

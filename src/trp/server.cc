@@ -18,6 +18,7 @@
 #include "base/crash_point.h"
 #include "base/daemon.h"
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "trp/licences.h"
@@ -36,7 +37,6 @@ class Connection {
       : state_(state), fd_(fd), idle_ms_(idle_seconds * 1000), decoder_(TrpMaxBody) {}
   ~Connection() {
     if (session_ && session_->state() != TrpSession::State::kReleased) session_->Abort();
-    for (int f : fds_) ::close(f);
   }
 
   void Run() {
@@ -70,8 +70,8 @@ class Connection {
         size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         const int* received = reinterpret_cast<const int*>(CMSG_DATA(c));
         for (size_t i = 0; i < count; ++i) {
-          if (fds_.size() < kMaxQueuedFds) fds_.push_back(received[i]);
-          else ::close(received[i]);
+          UniqueFd owned(received[i]);  // beyond the queue's limit: closed at once
+          if (fds_.size() < kMaxQueuedFds) fds_.push_back(std::move(owned));
         }
       }
       if (!decoder_.Commit(static_cast<size_t>(n))) {
@@ -218,16 +218,17 @@ class Connection {
                           {"kind", m.kind},
                           {"size", licence->package.size},
                           {"package_digest", licence->package.digest_hex}};
-    bool ok = Send(TrpType::kPackageEnd, AsBytes(end.dump()), *in);
-    ::close(*in);
+    bool ok = Send(TrpType::kPackageEnd, AsBytes(end.dump()), in->get());
+    in->reset();
     staging_->Discard();  // the host holds its own descriptor now
     return ok;
   }
 
   // Takes the next n descriptors the host sent, or none if it sent fewer.
-  std::optional<std::vector<int>> TakeFds(size_t n) {
+  std::optional<std::vector<UniqueFd>> TakeFds(size_t n) {
     if (fds_.size() < n) return std::nullopt;
-    std::vector<int> taken(fds_.begin(), fds_.begin() + static_cast<ptrdiff_t>(n));
+    std::vector<UniqueFd> taken(std::make_move_iterator(fds_.begin()),
+                                std::make_move_iterator(fds_.begin() + static_cast<ptrdiff_t>(n)));
     fds_.erase(fds_.begin(), fds_.begin() + static_cast<ptrdiff_t>(n));
     return taken;
   }
@@ -239,8 +240,8 @@ class Connection {
     if (!j["with"].get<bool>()) {
       auto fds = TakeFds(2);
       if (!fds) return SendError({ErrorCode::kInvalidArgument, "open needs stdout and the data package"});
-      auto st = ExportData(state_, (*fds)[1], (*fds)[0]);
-      for (int fd : *fds) ::close(fd);
+      auto st = ExportData(state_, (*fds)[1].get(), (*fds)[0].get());
+      fds->clear();
       if (!st) return SendError(st.error());
       return SendJson(TrpType::kExit, {{"exit_code", 0}});
     }
@@ -263,25 +264,25 @@ class Connection {
     } catch (const json::exception&) {
       return SendError({ErrorCode::kMalformed, "the run message is malformed"});
     }
-    std::vector<int> taken = *TakeFds(need);
-    req.stdio[0] = taken[0];
-    req.stdio[1] = taken[1];
-    req.stdio[2] = taken[2];
-    req.package_fd = taken[3];
-    if (with_input) req.input_package_fd = taken[4];
+    std::vector<UniqueFd> taken = std::move(*TakeFds(need));
+    req.stdio[0] = taken[0].get();
+    req.stdio[1] = taken[1].get();
+    req.stdio[2] = taken[2].get();
+    req.package_fd = taken[3].get();
+    if (with_input) req.input_package_fd = taken[4].get();
     req.host_fd = fd_;
     auto outcome = RunPackage(state_, req);
-    for (int t : taken) ::close(t);
+    taken.clear();
     if (!outcome) return SendError(outcome.error());
     json r = outcome->signal ? json{{"signal", outcome->signal}} : json{{"exit_code", outcome->exit_code}};
     return SendJson(TrpType::kExit, r);
   }
 
   const ProcessorState& state_;
-  int fd_;
+  int fd_;  // the host's connection; owned by the caller of HandleProcessorConnection
   int idle_ms_;
   FrameDecoder decoder_;
-  std::deque<int> fds_;
+  std::deque<UniqueFd> fds_;  // received from the host, not yet used
   std::unique_ptr<FileStaging> staging_;
   std::unique_ptr<TrpSession> session_;
   bool reported_ = false;
@@ -307,21 +308,17 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
   if (socket_path.string().size() >= sizeof addr.sun_path)
     return Fail(ErrorCode::kInvalidArgument, "the socket path is too long: " + socket_path.string());
   std::strcpy(addr.sun_path, socket_path.c_str());
-  int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0) return Fail(ErrorCode::kIo, "cannot create a socket");
+  UniqueFd lfd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!lfd) return Fail(ErrorCode::kIo, "cannot create a socket");
   // A stale socket from a crashed run is replaced; a live one is refused.
   if (fs::exists(fs::symlink_status(socket_path))) {
-    if (::connect(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      ::close(lfd);
+    if (::connect(lfd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
       return Fail(ErrorCode::kInvalidArgument, "another processor is already serving " + socket_path.string());
-    }
-    ::close(lfd);
     ::unlink(socket_path.c_str());
-    lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    lfd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   }
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 64) != 0) {
+  if (::bind(lfd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd.get(), 64) != 0) {
     std::string err = std::strerror(errno);
-    ::close(lfd);
     return Fail(ErrorCode::kIo, "cannot listen on " + socket_path.string() + ": " + err);
   }
   ::chmod(socket_path.c_str(), 0660);
@@ -342,33 +339,32 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
                       "certificates or roots"}});
       (void)NotifySupervisor("READY=1");
     }
-    pollfd p{lfd, POLLIN, 0};
+    pollfd p{lfd.get(), POLLIN, 0};
     int r = ::poll(&p, 1, 200);
     if (r <= 0) continue;
-    int cfd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (cfd < 0) continue;
+    UniqueFd cfd(::accept4(lfd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!cfd) continue;
     if (live->load() >= kMaxProcessorConnections) {
       Bytes e = EncodeFrame(static_cast<uint8_t>(TrpType::kError),
                             ErrorJson({ErrorCode::kUnavailable, "the processor is busy; try again"}));
-      (void)::send(cfd, e.data(), e.size(), MSG_NOSIGNAL);
-      ::close(cfd);
+      (void)::send(cfd.get(), e.data(), e.size(), MSG_NOSIGNAL);
       Log(LogLevel::kWarning, "connection_refused", {{"detail", "all connection slots are taken"}});
       continue;
     }
     int buffer = 4 << 20;  // see the host side: fewer wake-ups per relayed byte
-    ::setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
-    ::setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    ::setsockopt(cfd.get(), SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+    ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     ++*live;
-    std::thread([&state, cfd, live, idle_seconds] {
-      HandleProcessorConnection(state, cfd, idle_seconds);
-      ::close(cfd);
+    std::thread([&state, cfd = std::move(cfd), live, idle_seconds]() mutable {
+      HandleProcessorConnection(state, cfd.get(), idle_seconds);
+      cfd.reset();
       --*live;
     }).detach();
   }
   (void)NotifySupervisor("STOPPING=1");
   Log(LogLevel::kInfo, "stopping", {{"detail", "no new connections; " + std::to_string(live->load()) +
                                                    " in flight get 5 s"}});
-  ::close(lfd);
+  lfd.reset();
   ::unlink(socket_path.c_str());
   // Give running connections a moment to finish before the state goes away.
   for (int i = 0; i < 50 && live->load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
