@@ -22,6 +22,7 @@
 #include "client/link.h"
 #include "client/progress.h"
 #include "client/trp_client.h"
+#include "protocol/trp_messages.h"
 #include "crypto/jws.h"
 #include "crypto/random.h"
 
@@ -119,16 +120,15 @@ class OrderStore {
       case HostAction::Kind::kPackageDone: {
         CrashPoint("client.released");
         progress_.Finish();
-        json j = json::parse(a.text, nullptr, false);
         // a.fd stays the relay's: it closes it after this call (OrderSink).
-        if (j.is_discarded() || !j.is_object())
-          return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
+        auto end = ParseTrpPackageEnd({static_cast<uint8_t>(TrpPackageEnd::kType), AsBytes(a.text)});
+        if (!end) return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
         StoredPackage p;
-        p.name = j.value("name", "");
-        p.version = j.value("version", "");
-        p.package_id = j.value("package_id", "");
+        p.name = end->name;
+        p.version = end->version;
+        p.package_id = end->package_id;
         p.receipt_id = ReceiptId(receipt_);
-        p.size = j.value("size", uint64_t{0});
+        p.size = end->size;
         auto st = home_.StorePackage(a.fd, p);
         if (!st) return st;
         stored_ = p;
@@ -445,17 +445,18 @@ int main(int argc, char** argv) {
   if (*list) {
     auto reply = TrpRequest(g.trp, TrpType::kList, "");
     if (!reply) return cli::Report(kProg, reply.error());
-    json j = json::parse(reply->second, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed list of licences"});
-    if (j.contains("licences") && j["licences"].is_array())
-      for (auto& l : j["licences"])
-        if (l.is_object() && l.contains("released_at") && l["released_at"].is_number_integer())
-          l["released_at"] = Rfc3339(l["released_at"].get<int64_t>());
-    if (as_json) std::cout << j.dump(2) << "\n";
-    else
-      for (const auto& l : j.value("licences", json::array()))
-        std::cout << l.value("name", "") << "\t" << l.value("version", "") << "\t" << l.value("receipt_id", "") << "\n";
+    auto list = ParseTrpLicenceList({static_cast<uint8_t>(reply->first), AsBytes(reply->second)});
+    if (!list) return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed list of licences"});
+    if (as_json) {
+      json arr = json::array();
+      for (const auto& l : list->licences)
+        arr.push_back({{"package_id", l.package_id}, {"name", l.name}, {"version", l.version},
+                       {"kind", l.kind}, {"receipt_id", l.receipt_id}, {"size", l.size},
+                       {"released_at", Rfc3339(l.released_at)}});
+      std::cout << json{{"licences", arr}}.dump(2) << "\n";
+    } else {
+      for (const auto& l : list->licences) std::cout << l.name << "\t" << l.version << "\t" << l.receipt_id << "\n";
+    }
     return 0;
   }
   if (*run || *open) {
@@ -507,21 +508,20 @@ int main(int argc, char** argv) {
         return run_failure({ErrorCode::kInvalidArgument, "the program's arguments must be valid UTF-8 text"});
     if (!IsValidUtf8(cwd))
       return run_failure({ErrorCode::kInvalidArgument, "the working directory's path is not valid UTF-8; run from another directory"});
-    json req = {{"args", run_args}, {"cwd", cwd}, {"env", env}};
-    if (*open) req["with"] = !program.empty();
-    const std::string request = req.dump();
+    const TrpRun run_request{.args = run_args, .cwd = cwd, .env = env};
+    const Bytes request =
+        *open ? Encode(TrpOpen{.with = !program.empty(), .program = run_request}) : Encode(run_request);
     if (request.size() > TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)).value_or(0))
       return run_failure({ErrorCode::kTooLarge, "the program's arguments are too long for the processor (at most " +
                                                     HumanBytes(static_cast<double>(*TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)))) +
                                                     " in all); pass large input on standard input or in a file"});
-    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, request, fds);
+    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, AsString(request), fds);
     packages.clear();
     if (!reply) return run_failure(reply.error());
-    json j = json::parse(reply->second, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return run_failure({ErrorCode::kMalformed, "the processor sent a malformed exit status"});
-    if (j.contains("signal")) return 128 + j.value("signal", 0);
-    return j.value("exit_code", cli::kExitRunFailed);
+    auto exit = ParseTrpExit({static_cast<uint8_t>(reply->first), AsBytes(reply->second)});
+    if (!exit) return run_failure({ErrorCode::kMalformed, "the processor sent a malformed exit status"});
+    if (exit->signal != 0) return 128 + exit->signal;
+    return exit->exit_code;
   }
   return cli::kExitUsage;
 }

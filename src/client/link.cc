@@ -26,7 +26,6 @@
 #include <unistd.h>
 #include <openssl/ssl.h>
 
-#include "base/reader.h"
 #include "base/unique_fd.h"
 #include "net/tls_stream.h"
 #include "protocol/frames.h"
@@ -288,11 +287,8 @@ struct Relay {
   }
 
   void QueueToTrp(uint8_t type, Bytes body) {
-    std::array<uint8_t, kFrameHeaderSize> header;
-    header[0] = type;
-    StoreU32(header.data() + 1, static_cast<uint32_t>(body.size()));
     to_trp_bytes += kFrameHeaderSize + body.size();
-    to_trp.emplace_back(header, std::move(body));
+    to_trp.emplace_back(EncodeFrameHeader(type, body.size()), std::move(body));
   }
 
   void Dispatch() {

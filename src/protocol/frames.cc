@@ -6,6 +6,13 @@
 
 namespace sealdrop {
 
+std::array<uint8_t, kFrameHeaderSize> EncodeFrameHeader(uint8_t type, size_t body_size) {
+  std::array<uint8_t, kFrameHeaderSize> header;
+  header[0] = type;
+  StoreU32(header.data() + 1, static_cast<uint32_t>(body_size));
+  return header;
+}
+
 void AppendFrame(Bytes& out, uint8_t type, ByteView body) {
   size_t at = out.size();
   out.resize(at + kFrameHeaderSize + body.size());

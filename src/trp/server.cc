@@ -12,7 +12,6 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/crash_point.h"
@@ -21,12 +20,12 @@
 #include "base/unique_fd.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
+#include "protocol/trp_messages.h"
 #include "trp/licences.h"
 #include "trp/runner.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace {
 constexpr size_t kMaxQueuedFds = 8;
@@ -123,7 +122,8 @@ class Connection {
     return true;
   }
   bool SendError(const Error& e) { return Send(TrpType::kError, ErrorJson(e)); }
-  bool SendJson(TrpType type, const json& j) { return Send(type, AsBytes(j.dump())); }
+  template <typename M>
+  bool SendMessage(const M& m) { return Send(M::kType, Encode(m)); }
 
   bool FlushToServer() {
     Bytes out = session_->TakeToServer();
@@ -154,54 +154,55 @@ class Connection {
           reported_ = true;
           CrashPoint("trp.held");
           const HeldPackage& h = *session_->held();
-          return SendJson(TrpType::kDownloadComplete, {{"package_digest", h.digest_hex},
-                                                       {"size", h.size},
-                                                       {"package_id", h.manifest.package_id},
-                                                       {"name", h.manifest.name},
-                                                       {"version", h.manifest.version}});
+          return SendMessage(TrpDownloadComplete{.package_digest = h.digest_hex,
+                                                 .size = h.size,
+                                                 .package_id = h.manifest.package_id,
+                                                 .name = h.manifest.name,
+                                                 .version = h.manifest.version});
         }
         return true;
       }
       case TrpType::kRelease:
-        return HandleRelease(f.body);
+        return HandleRelease(f);
       case TrpType::kAbort:
         if (session_) session_->Abort();
         return true;
       case TrpType::kList: {
         auto list = ListLicences(state_.dir());
         if (!list) return SendError(list.error());
-        json arr = json::array();
+        TrpLicenceList reply;
         for (const auto& l : *list)
-          arr.push_back({{"package_id", l.package_id}, {"name", l.name}, {"version", l.version},
-                         {"kind", l.kind}, {"receipt_id", l.receipt_id}, {"size", l.size},
-                         {"released_at", l.released_at}});
-        return SendJson(TrpType::kResult, {{"licences", arr}});
+          reply.licences.push_back({.package_id = l.package_id, .name = l.name, .version = l.version,
+                                    .kind = l.kind, .receipt_id = l.receipt_id, .size = l.size,
+                                    .released_at = l.released_at});
+        return SendMessage(reply);
       }
       case TrpType::kInfo: {
         auto info = ReadProcessorInfo(state_.dir());
         if (!info) return SendError(info.error());
-        return SendJson(TrpType::kResult, {{"serial", info->serial},
-                                           {"backend", info->backend},
-                                           {"identity_key_id", info->identity_key_id},
-                                           {"keywrap_key_id", info->keywrap_key_id},
-                                           {"vendor_roots", info->vendor_roots}});
+        return SendMessage(TrpInfo{.serial = info->serial,
+                                   .backend = info->backend,
+                                   .identity_key_id = info->identity_key_id,
+                                   .keywrap_key_id = info->keywrap_key_id,
+                                   .vendor_roots = info->vendor_roots});
       }
-      case TrpType::kRun:
-        return HandleRun(f.body);
+      case TrpType::kRun: {
+        auto run = ParseTrpRun(f);
+        if (!run) return SendError({ErrorCode::kMalformed, "the run message is malformed"});
+        return HandleRun(*run, /*with_input=*/false);
+      }
       case TrpType::kOpen:
-        return HandleOpen(f.body);
+        return HandleOpen(f);
       default:
         return SendError({ErrorCode::kWrongState, "the processor does not accept that message from the host"});
     }
   }
 
-  bool HandleRelease(ByteView body) {
+  bool HandleRelease(FrameView f) {
     if (!session_) return SendError({ErrorCode::kWrongState, "no download session is open"});
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("release") || !j["release"].is_string() ||
-        !j.contains("receipt") || !j["receipt"].is_string())
-      return SendError({ErrorCode::kMalformed, "the release message is malformed"});
-    auto licence = session_->Release(j["release"].get<std::string>(), j["receipt"].get<std::string>());
+    auto request = ParseTrpRelease(f);
+    if (!request) return SendError({ErrorCode::kMalformed, "the release message is malformed"});
+    auto licence = session_->Release(request->release, request->receipt);
     if (!licence) return SendError(licence.error());
     CrashPoint("trp.release_verified");
     if (auto st = SaveLicence(state_.dir(), *licence); !st) return SendError(st.error());
@@ -212,13 +213,13 @@ class Connection {
     auto in = staging_->OpenForRelease();
     if (!in) return SendError(in.error());
     const Manifest& m = licence->package.manifest;
-    nlohmann::json end = {{"package_id", m.package_id},
-                          {"name", m.name},
-                          {"version", m.version},
-                          {"kind", m.kind},
-                          {"size", licence->package.size},
-                          {"package_digest", licence->package.digest_hex}};
-    bool ok = Send(TrpType::kPackageEnd, AsBytes(end.dump()), in->get());
+    TrpPackageEnd end{.package_id = m.package_id,
+                      .name = m.name,
+                      .version = m.version,
+                      .kind = m.kind,
+                      .size = licence->package.size,
+                      .package_digest = licence->package.digest_hex};
+    bool ok = Send(TrpPackageEnd::kType, Encode(end), in->get());
     in->reset();
     staging_->Discard();  // the host holds its own descriptor now
     return ok;
@@ -233,37 +234,29 @@ class Connection {
     return taken;
   }
 
-  bool HandleOpen(ByteView body) {
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("with") || !j["with"].is_boolean())
-      return SendError({ErrorCode::kMalformed, "the open message is malformed"});
-    if (!j["with"].get<bool>()) {
+  bool HandleOpen(FrameView f) {
+    auto open = ParseTrpOpen(f);
+    if (!open) return SendError({ErrorCode::kMalformed, "the open message is malformed"});
+    if (!open->with) {
       auto fds = TakeFds(2);
       if (!fds) return SendError({ErrorCode::kInvalidArgument, "open needs stdout and the data package"});
       auto st = ExportData(state_, (*fds)[1].get(), (*fds)[0].get());
       fds->clear();
       if (!st) return SendError(st.error());
-      return SendJson(TrpType::kExit, {{"exit_code", 0}});
+      return SendMessage(TrpExit{.exit_code = 0});
     }
-    return HandleRun(body, /*with_input=*/true);
+    return HandleRun(open->program, /*with_input=*/true);
   }
 
-  bool HandleRun(ByteView body, bool with_input = false) {
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return SendError({ErrorCode::kMalformed, "the run message is malformed"});
+  bool HandleRun(const TrpRun& run, bool with_input) {
     const size_t need = with_input ? 5 : 4;
     if (fds_.size() < need)
       return SendError({ErrorCode::kInvalidArgument, with_input ? "open needs stdin, stdout, stderr, the program and the data package"
                                                                 : "run needs stdin, stdout, stderr and the package"});
     RunRequest req;
-    try {
-      req.args = j.value("args", std::vector<std::string>{});
-      req.cwd = j.value("cwd", std::string{});
-      req.env = j.value("env", std::vector<std::string>{});
-    } catch (const json::exception&) {
-      return SendError({ErrorCode::kMalformed, "the run message is malformed"});
-    }
+    req.args = run.args;
+    req.cwd = run.cwd;
+    req.env = run.env;
     std::vector<UniqueFd> taken = std::move(*TakeFds(need));
     req.stdio[0] = taken[0].get();
     req.stdio[1] = taken[1].get();
@@ -274,8 +267,7 @@ class Connection {
     auto outcome = RunPackage(state_, req);
     taken.clear();
     if (!outcome) return SendError(outcome.error());
-    json r = outcome->signal ? json{{"signal", outcome->signal}} : json{{"exit_code", outcome->exit_code}};
-    return SendJson(TrpType::kExit, r);
+    return SendMessage(TrpExit{.exit_code = outcome->exit_code, .signal = outcome->signal});
   }
 
   const ProcessorState& state_;
