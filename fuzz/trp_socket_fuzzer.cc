@@ -26,8 +26,12 @@
 // The handler's TrpSession uses the real clock (not injectable through
 // HandleProcessorConnection); the fuzzer never reaches a certificate check.
 //
+// The host's frames also go straight through their codecs
+// (protocol/trp_messages.h): whatever a Parse accepts must encode to bytes
+// that parse to the same message.
+//
 // Checks: every reply the processor sends is a well-formed TrpType frame
-// with a JSON object body; an export of an intact licensed package with the
+// whose body its codec accepts (ParseTrp*, ParseErrorJson's JSON object); an export of an intact licensed package with the
 // export right yields exactly its plaintext; a tampered or unlicensed one
 // never exits 0; no descriptor leaks per connection.
 #include <dirent.h>
@@ -50,6 +54,7 @@
 #include "pki/ca.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
+#include "protocol/trp_messages.h"
 #include "trp/licences.h"
 #include "trp/server.h"
 #include "trp/state.h"
@@ -194,16 +199,64 @@ void CheckReplies(const Bytes& raw, Replies& out) {
     if (!*f) break;
     const Frame& fr = **f;
     FUZZ_CHECK(fr.type >= 0x80, "the processor sent a host-to-processor frame type " + std::to_string(fr.type));
-    if (fr.type != static_cast<uint8_t>(TrpType::kInnerOut)) {
-      auto j = nlohmann::json::parse(fr.body.begin(), fr.body.end(), nullptr, false);
-      FUZZ_CHECK(!j.is_discarded() && j.is_object(), "a reply body is not a JSON object");
-      if (fr.type == static_cast<uint8_t>(TrpType::kError))
-        FUZZ_CHECK(j.contains("code") && j.contains("message"), "an error reply without code or message");
+    const FrameView view{fr.type, fr.body};
+    switch (static_cast<TrpType>(fr.type)) {
+      case TrpType::kInnerOut: break;
+      case TrpType::kError: {
+        auto j = nlohmann::json::parse(fr.body.begin(), fr.body.end(), nullptr, false);
+        FUZZ_CHECK(!j.is_discarded() && j.is_object() && j.contains("code") && j.contains("message"),
+                   "an error reply without code or message");
+        break;
+      }
+      case TrpType::kDownloadComplete:
+        FUZZ_CHECK(ParseTrpDownloadComplete(view).has_value(), "a download report its codec refuses");
+        break;
+      case TrpType::kPackageEnd:
+        FUZZ_CHECK(ParseTrpPackageEnd(view).has_value(), "a package end its codec refuses");
+        break;
+      case TrpType::kResult:
+        FUZZ_CHECK(ParseTrpLicenceList(view).has_value() || ParseTrpInfo(view).has_value(),
+                   "a result neither a list of licences nor the processor's info");
+        break;
+      case TrpType::kExit:
+        FUZZ_CHECK(ParseTrpExit(view).has_value(), "an exit status its codec refuses");
+        break;
+      default:
+        FUZZ_CHECK(false, "the processor sent frame type " + std::to_string(fr.type));
     }
     FUZZ_TRACE("trp_socket: reply 0x%02x %s\n", fr.type, std::string(AsString(fr.body).substr(0, 160)).c_str());
     out.frames.push_back(fr);
   }
   FUZZ_CHECK(decoder.buffered() == 0, "the processor left a frame incomplete");
+}
+
+// Parse, encode, parse again: the second parse must succeed and equal the
+// first (compared through a second encoding).
+template <typename M, typename ParseFn>
+void RoundTrip(FrameView f, ParseFn parse) {
+  auto first = parse(f);
+  if (!first) return;
+  const Bytes encoded = Encode(*first);
+  auto second = parse(FrameView{f.type, encoded});
+  FUZZ_CHECK(second.has_value(), "a message its own codec encoded does not parse");
+  FUZZ_CHECK(Encode(*second) == encoded, "a message changed through encode and parse");
+}
+
+// The host's frames, each through its codec.
+void CheckHostCodecs(const Bytes& stream) {
+  FrameDecoder decoder(TrpMaxBody);
+  if (!decoder.Push(stream)) return;
+  for (;;) {
+    auto f = decoder.PopView();
+    if (!f || !*f) return;
+    const FrameView& v = **f;
+    switch (static_cast<TrpType>(v.type)) {
+      case TrpType::kRelease: RoundTrip<TrpRelease>(v, ParseTrpRelease); break;
+      case TrpType::kRun: RoundTrip<TrpRun>(v, ParseTrpRun); break;
+      case TrpType::kOpen: RoundTrip<TrpOpen>(v, ParseTrpOpen); break;
+      default: break;
+    }
+  }
 }
 
 }  // namespace
@@ -241,6 +294,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   const Bytes stream = in.Take(SIZE_MAX);
+  CheckHostCodecs(stream);
 
   const size_t fds_before = OpenFds();
   int sv[2];
@@ -312,8 +366,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (fr.type != static_cast<uint8_t>(TrpType::kExit)) continue;
     // Only an export (Open without "with") can exit here: Run and Open with
     // a program are refused on an unconfined processor.
-    auto j = nlohmann::json::parse(fr.body.begin(), fr.body.end());
-    FUZZ_CHECK(j.value("exit_code", -1) == 0, "an exit reply that is not an export's");
+    auto exit = ParseTrpExit(FrameView{fr.type, fr.body});
+    FUZZ_CHECK(exit && exit->signal == 0 && exit->exit_code == 0, "an exit reply that is not an export's");
     FUZZ_CHECK(licensed != nullptr && licensed->exportable && !tampered,
                "an export succeeded for a package that is tampered, unlicensed or not exportable");
     Bytes written(licensed->plaintext.size() + 1);

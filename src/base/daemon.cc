@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/unique_fd.h"
+
 namespace sealdrop {
 namespace {
 std::atomic<unsigned> g_reloads{0};
@@ -27,10 +29,9 @@ Status NotifySupervisor(std::string_view state) {
   std::memcpy(addr.sun_path, path.data(), path.size());
   if (path[0] == '@') addr.sun_path[0] = '\0';
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Fail(ErrorCode::kUnavailable, "cannot create a socket to notify the service manager");
-  ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
-  ::close(fd);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Fail(ErrorCode::kUnavailable, "cannot create a socket to notify the service manager");
+  ssize_t n = ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
   if (n != static_cast<ssize_t>(state.size()))
     return Fail(ErrorCode::kUnavailable, "cannot notify the service manager at " + path);
   return Ok();

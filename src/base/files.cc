@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/unique_fd.h"
+
 namespace sealdrop {
 namespace fs = std::filesystem;
 
@@ -27,32 +29,21 @@ fs::path TempPathFor(const fs::path& target) {
 }
 
 Result<Bytes> ReadFile(const fs::path& path, size_t max_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::unexpected(IoError(path, "cannot open"));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::unexpected(IoError(path, "cannot open"));
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Error e = IoError(path, "cannot stat");
-    ::close(fd);
-    return std::unexpected(e);
-  }
-  if (static_cast<uint64_t>(st.st_size) > max_size) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0) return std::unexpected(IoError(path, "cannot stat"));
+  if (static_cast<uint64_t>(st.st_size) > max_size)
     return Fail(ErrorCode::kTooLarge, path.string() + " is larger than " +
                                           std::to_string(max_size) + " bytes");
-  }
   Bytes out(static_cast<size_t>(st.st_size));
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error e = IoError(path, "cannot read");
-      ::close(fd);
-      return std::unexpected(e);
-    }
+    if (n <= 0) return std::unexpected(IoError(path, "cannot read"));
     done += static_cast<size_t>(n);
   }
-  ::close(fd);
   return out;
 }
 
@@ -63,11 +54,9 @@ Result<std::string> ReadTextFile(const fs::path& path, size_t max_size) {
 
 Status SyncDirectory(const fs::path& path) {
   fs::path dir = path.empty() ? fs::path(".") : path;
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return std::unexpected(IoError(dir, "cannot open directory"));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return std::unexpected(IoError(dir, "cannot sync directory"));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return std::unexpected(IoError(dir, "cannot open directory"));
+  if (::fsync(fd.get()) != 0) return std::unexpected(IoError(dir, "cannot sync directory"));
   return Ok();
 }
 
@@ -78,28 +67,28 @@ Status CommitRename(const fs::path& from, const fs::path& to) {
 
 Status WriteFileAtomic(const fs::path& path, ByteView data, int mode) {
   fs::path tmp = TempPathFor(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return std::unexpected(IoError(tmp, "cannot create"));
-  ::fchmod(fd, mode);  // umask must not widen or narrow what was asked for
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) return std::unexpected(IoError(tmp, "cannot create"));
+  ::fchmod(fd.get(), mode);  // umask must not widen or narrow what was asked for
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       Error e = IoError(tmp, "cannot write");
-      ::close(fd);
+      fd.reset();
       ::unlink(tmp.c_str());
       return std::unexpected(e);
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (::fsync(fd.get()) != 0) {
     Error e = IoError(tmp, "cannot sync");
-    ::close(fd);
+    fd.reset();
     ::unlink(tmp.c_str());
     return std::unexpected(e);
   }
-  ::close(fd);
+  fd.reset();
   auto st = CommitRename(tmp, path);
   if (!st) ::unlink(tmp.c_str());
   return st;

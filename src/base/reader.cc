@@ -28,6 +28,12 @@ bool Reader::ReadU8(uint8_t* out) {
   return true;
 }
 
+bool Reader::PeekU8(uint8_t* out) const {
+  if (data_.empty()) return false;
+  *out = data_[0];
+  return true;
+}
+
 bool Reader::ReadU16(uint16_t* out) {
   if (data_.size() < 2) return false;
   *out = static_cast<uint16_t>((data_[0] << 8) | data_[1]);
@@ -53,6 +59,38 @@ bool Reader::ReadBytes(size_t n, ByteView* out) {
   if (data_.size() < n) return false;
   *out = data_.first(n);
   data_ = data_.subspan(n);
+  return true;
+}
+
+bool Reader::Skip(size_t n) {
+  if (data_.size() < n) return false;
+  data_ = data_.subspan(n);
+  return true;
+}
+
+Reader::Prefixed Reader::ReadU32PrefixedIn(size_t min, size_t max, ByteView* out, uint32_t* length) {
+  if (data_.size() < 4) return Prefixed::kIncomplete;
+  uint32_t n = LoadU32(data_.data());
+  if (length != nullptr) *length = n;
+  if (n < min || n > max) return Prefixed::kOutOfRange;
+  if (data_.size() - 4 < n) return Prefixed::kIncomplete;
+  *out = data_.subspan(4, n);
+  data_ = data_.subspan(4 + n);
+  return Prefixed::kOk;
+}
+
+bool Reader::ReadCString(std::string_view* out) {
+  const void* nul = data_.empty() ? nullptr : std::memchr(data_.data(), 0, data_.size());
+  if (nul == nullptr) return false;
+  size_t n = static_cast<size_t>(static_cast<const uint8_t*>(nul) - data_.data());
+  *out = AsString(data_.first(n));
+  data_ = data_.subspan(n + 1);
+  return true;
+}
+
+bool SliceAt(ByteView data, uint64_t offset, uint64_t size, ByteView* out) {
+  if (offset > data.size() || size > data.size() - offset) return false;
+  *out = data.subspan(static_cast<size_t>(offset), static_cast<size_t>(size));
   return true;
 }
 

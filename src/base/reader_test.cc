@@ -65,3 +65,85 @@ TEST(Reader, TrailingBytesAreAnError) {
 
 }  // namespace
 }  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+TEST(Reader, SkipAndCString) {
+  Bytes b = {'a', 'b', 0, 'c', 0, 'd'};
+  Reader r(b);
+  std::string_view s;
+  ASSERT_TRUE(r.ReadCString(&s));
+  EXPECT_EQ(s, "ab");
+  ASSERT_TRUE(r.Skip(1));
+  ASSERT_TRUE(r.ReadCString(&s));
+  EXPECT_EQ(s, "");
+  // No NUL left: fails, cursor unchanged.
+  EXPECT_FALSE(r.ReadCString(&s));
+  EXPECT_EQ(r.remaining(), 1u);
+  EXPECT_FALSE(r.Skip(2));
+  EXPECT_EQ(r.remaining(), 1u);
+  Reader empty(ByteView{});
+  EXPECT_FALSE(empty.ReadCString(&s));
+}
+
+TEST(Reader, PrefixedInReportsRangeBeforeTheBody) {
+  // Length 0x00010000 announced, body absent: out of range for max 100 at
+  // once, incomplete for a larger max.
+  Bytes head = {0x00, 0x01, 0x00, 0x00, 'x'};
+  ByteView out;
+  uint32_t len = 0;
+  Reader r(head);
+  EXPECT_EQ(r.ReadU32PrefixedIn(1, 100, &out, &len), Reader::Prefixed::kOutOfRange);
+  EXPECT_EQ(len, 0x10000u);
+  EXPECT_EQ(r.remaining(), head.size());
+  EXPECT_EQ(r.ReadU32PrefixedIn(1, 1 << 20, &out), Reader::Prefixed::kIncomplete);
+  EXPECT_EQ(r.remaining(), head.size());
+  Bytes zero = {0, 0, 0, 0};
+  Reader z(zero);
+  EXPECT_EQ(z.ReadU32PrefixedIn(1, 10, &out), Reader::Prefixed::kOutOfRange);
+  EXPECT_EQ(z.ReadU32PrefixedIn(0, 10, &out), Reader::Prefixed::kOk);
+  EXPECT_TRUE(z.empty());
+  Bytes two = {0, 0, 0, 2, 'h', 'i', '!'};
+  Reader t(two);
+  ASSERT_EQ(t.ReadU32PrefixedIn(1, 2, &out), Reader::Prefixed::kOk);
+  EXPECT_EQ(AsString(out), "hi");
+  EXPECT_EQ(t.remaining(), 1u);
+  Bytes short_len = {0, 0};
+  Reader s(short_len);
+  EXPECT_EQ(s.ReadU32PrefixedIn(0, 10, &out), Reader::Prefixed::kIncomplete);
+}
+
+TEST(Reader, ReadRawCopiesAsStored) {
+  struct Pair {
+    uint16_t a;
+    uint16_t b;
+  };
+  Bytes b = {0x01, 0x02, 0x03, 0x04, 0x05};
+  Reader r(b);
+  Pair p{};
+  ASSERT_TRUE(r.ReadRaw(&p));
+  uint16_t want_a, want_b;
+  std::memcpy(&want_a, b.data(), 2);
+  std::memcpy(&want_b, b.data() + 2, 2);
+  EXPECT_EQ(p.a, want_a);
+  EXPECT_EQ(p.b, want_b);
+  EXPECT_FALSE(r.ReadRaw(&p));
+  EXPECT_EQ(r.remaining(), 1u);
+}
+
+TEST(Reader, SliceAtChecksWithoutOverflow) {
+  Bytes b(16, 7);
+  ByteView out;
+  ASSERT_TRUE(SliceAt(b, 4, 12, &out));
+  EXPECT_EQ(out.size(), 12u);
+  EXPECT_EQ(out.data(), b.data() + 4);
+  EXPECT_TRUE(SliceAt(b, 16, 0, &out));
+  EXPECT_FALSE(SliceAt(b, 4, 13, &out));
+  EXPECT_FALSE(SliceAt(b, 17, 0, &out));
+  EXPECT_FALSE(SliceAt(b, 8, UINT64_MAX, &out));
+  EXPECT_FALSE(SliceAt(b, UINT64_MAX, 2, &out));
+}
+
+}  // namespace
+}  // namespace sealdrop

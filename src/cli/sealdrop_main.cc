@@ -15,12 +15,14 @@
 #include "base/encoding.h"
 #include "base/files.h"
 #include "base/time_format.h"
+#include "base/unique_fd.h"
 #include "cli/cli_common.h"
 #include "client/home.h"
 #include "client/inspect.h"
 #include "client/link.h"
 #include "client/progress.h"
 #include "client/trp_client.h"
+#include "protocol/trp_messages.h"
 #include "crypto/jws.h"
 #include "crypto/random.h"
 
@@ -118,19 +120,16 @@ class OrderStore {
       case HostAction::Kind::kPackageDone: {
         CrashPoint("client.released");
         progress_.Finish();
-        json j = json::parse(a.text, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) {
-          if (a.fd >= 0) ::close(a.fd);
-          return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
-        }
+        // a.fd stays the relay's: it closes it after this call (OrderSink).
+        auto end = ParseTrpPackageEnd({static_cast<uint8_t>(TrpPackageEnd::kType), AsBytes(a.text)});
+        if (!end) return Fail(ErrorCode::kMalformed, "the processor sent a malformed package end");
         StoredPackage p;
-        p.name = j.value("name", "");
-        p.version = j.value("version", "");
-        p.package_id = j.value("package_id", "");
+        p.name = end->name;
+        p.version = end->version;
+        p.package_id = end->package_id;
         p.receipt_id = ReceiptId(receipt_);
-        p.size = j.value("size", uint64_t{0});
+        p.size = end->size;
         auto st = home_.StorePackage(a.fd, p);
-        ::close(a.fd);
         if (!st) return st;
         stored_ = p;
         stored_->file = home_.PackagePath(p.name);
@@ -256,10 +255,10 @@ int Inspect(const ClientHome& home, const std::string& what, const std::string& 
     if (!parsed) return cli::Report(kProg, {ErrorCode::kInvalidArgument, cert_path.string() + " is not a PEM certificate"});
     cert = std::move(*parsed);
   }
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cli::Report(kProg, {ErrorCode::kIo, "cannot open " + file.string() + ": " + std::strerror(errno)});
-  auto report = InspectPackage(fd, cert);
-  ::close(fd);
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return cli::Report(kProg, {ErrorCode::kIo, "cannot open " + file.string() + ": " + std::strerror(errno)});
+  auto report = InspectPackage(fd.get(), cert);
+  fd.reset();
   if (!report) return cli::Report(kProg, {report.error().code, file.string() + ": " + report.error().message});
   (*report)["file"] = file.string();
   if (as_json) std::cout << report->dump(2) << "\n";
@@ -446,17 +445,18 @@ int main(int argc, char** argv) {
   if (*list) {
     auto reply = TrpRequest(g.trp, TrpType::kList, "");
     if (!reply) return cli::Report(kProg, reply.error());
-    json j = json::parse(reply->second, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed list of licences"});
-    if (j.contains("licences") && j["licences"].is_array())
-      for (auto& l : j["licences"])
-        if (l.is_object() && l.contains("released_at") && l["released_at"].is_number_integer())
-          l["released_at"] = Rfc3339(l["released_at"].get<int64_t>());
-    if (as_json) std::cout << j.dump(2) << "\n";
-    else
-      for (const auto& l : j.value("licences", json::array()))
-        std::cout << l.value("name", "") << "\t" << l.value("version", "") << "\t" << l.value("receipt_id", "") << "\n";
+    auto list = ParseTrpLicenceList({static_cast<uint8_t>(reply->first), AsBytes(reply->second)});
+    if (!list) return cli::Report(kProg, {ErrorCode::kMalformed, "the processor sent a malformed list of licences"});
+    if (as_json) {
+      json arr = json::array();
+      for (const auto& l : list->licences)
+        arr.push_back({{"package_id", l.package_id}, {"name", l.name}, {"version", l.version},
+                       {"kind", l.kind}, {"receipt_id", l.receipt_id}, {"size", l.size},
+                       {"released_at", Rfc3339(l.released_at)}});
+      std::cout << json{{"licences", arr}}.dump(2) << "\n";
+    } else {
+      for (const auto& l : list->licences) std::cout << l.name << "\t" << l.version << "\t" << l.receipt_id << "\n";
+    }
     return 0;
   }
   if (*run || *open) {
@@ -466,31 +466,32 @@ int main(int argc, char** argv) {
       cli::Report(kProg, e);
       return cli::RunExitCodeFor(e.code);
     };
-    auto open_package = [&](const std::string& n) -> Result<int> {
+    auto open_package = [&](const std::string& n) -> Result<UniqueFd> {
       SEALDROP_ASSIGN(StoredPackage pkg, home->FindPackage(n));
-      int fd = ::open(pkg.file.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return Fail(ErrorCode::kIo, "cannot open " + pkg.file.string() + ": " + std::strerror(errno));
+      UniqueFd fd(::open(pkg.file.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) return Fail(ErrorCode::kIo, "cannot open " + pkg.file.string() + ": " + std::strerror(errno));
       return fd;
     };
     if (*open && with_program.empty() && !run_args.empty())
       return cli::UsageError(kProg, "arguments after -- are for the program given with --with");
     const std::string& program = *run ? name : with_program;
+    // fds lists what is sent, in order (our own stdio among them); the
+    // packages' descriptors are owned by `packages`.
     std::vector<int> fds;
-    auto close_all = [&] { for (int fd : fds) if (fd > 2) ::close(fd); };
+    std::vector<UniqueFd> packages;
     if (!program.empty()) {
       auto fd = open_package(program);
       if (!fd) return run_failure(fd.error());
-      fds = {0, 1, 2, *fd};
+      fds = {0, 1, 2, fd->get()};
+      packages.push_back(std::move(*fd));
     } else {
       fds = {1};
     }
     if (*open) {
       auto fd = open_package(name);
-      if (!fd) {
-        close_all();
-        return run_failure(fd.error());
-      }
-      fds.push_back(*fd);
+      if (!fd) return run_failure(fd.error());
+      fds.push_back(fd->get());
+      packages.push_back(std::move(*fd));
     }
     // Only what the processor passes on to the program (trp/runner.h,
     // kPassedEnvironment) is sent: the rest would be dropped there anyway,
@@ -503,31 +504,24 @@ int main(int argc, char** argv) {
     std::error_code ec;
     const std::string cwd = fs::current_path(ec).string();
     for (const auto& a : run_args)
-      if (!IsValidUtf8(a)) {
-        close_all();
+      if (!IsValidUtf8(a))
         return run_failure({ErrorCode::kInvalidArgument, "the program's arguments must be valid UTF-8 text"});
-      }
-    if (!IsValidUtf8(cwd)) {
-      close_all();
+    if (!IsValidUtf8(cwd))
       return run_failure({ErrorCode::kInvalidArgument, "the working directory's path is not valid UTF-8; run from another directory"});
-    }
-    json req = {{"args", run_args}, {"cwd", cwd}, {"env", env}};
-    if (*open) req["with"] = !program.empty();
-    const std::string request = req.dump();
-    if (request.size() > TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)).value_or(0)) {
-      close_all();
+    const TrpRun run_request{.args = run_args, .cwd = cwd, .env = env};
+    const Bytes request =
+        *open ? Encode(TrpOpen{.with = !program.empty(), .program = run_request}) : Encode(run_request);
+    if (request.size() > TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)).value_or(0))
       return run_failure({ErrorCode::kTooLarge, "the program's arguments are too long for the processor (at most " +
                                                     HumanBytes(static_cast<double>(*TrpMaxBody(static_cast<uint8_t>(TrpType::kRun)))) +
                                                     " in all); pass large input on standard input or in a file"});
-    }
-    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, request, fds);
-    close_all();
+    auto reply = TrpRequest(g.trp, *run ? TrpType::kRun : TrpType::kOpen, AsString(request), fds);
+    packages.clear();
     if (!reply) return run_failure(reply.error());
-    json j = json::parse(reply->second, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return run_failure({ErrorCode::kMalformed, "the processor sent a malformed exit status"});
-    if (j.contains("signal")) return 128 + j.value("signal", 0);
-    return j.value("exit_code", cli::kExitRunFailed);
+    auto exit = ParseTrpExit({static_cast<uint8_t>(reply->first), AsBytes(reply->second)});
+    if (!exit) return run_failure({ErrorCode::kMalformed, "the processor sent a malformed exit status"});
+    if (exit->signal != 0) return 128 + exit->signal;
+    return exit->exit_code;
   }
   return cli::kExitUsage;
 }

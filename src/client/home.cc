@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/files.h"
+#include "base/unique_fd.h"
 #include "client/link.h"
 #include "crypto/jws.h"
 #include "crypto/sha256.h"
@@ -180,10 +181,10 @@ Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
       return committed;
     }
   }
-  int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (out < 0) return Fail(ErrorCode::kIo, "cannot create a file in " + (dir_ / "packages").string());
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) return Fail(ErrorCode::kIo, "cannot create a file in " + (dir_ / "packages").string());
   auto fail = [&](Error e) -> Status {
-    ::close(out);
+    out.reset();
     ::unlink(tmp.c_str());
     return std::unexpected(std::move(e));
   };
@@ -195,7 +196,7 @@ Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
   while (true) {
     ssize_t n;
     if (kernel_copy) {
-      n = ::copy_file_range(fd, &in_off, out, nullptr, kStep, 0);
+      n = ::copy_file_range(fd, &in_off, out.get(), nullptr, kStep, 0);
       if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
         kernel_copy = false;  // another filesystem or an old kernel
         continue;
@@ -205,7 +206,7 @@ Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
       n = ::pread(fd, buf.data(), buf.size(), in_off);
       if (n > 0) {
         for (ssize_t w = 0; w < n;) {
-          ssize_t m = ::write(out, buf.data() + w, static_cast<size_t>(n - w));
+          ssize_t m = ::write(out.get(), buf.data() + w, static_cast<size_t>(n - w));
           if (m < 0 && errno == EINTR) continue;
           if (m <= 0) return fail({ErrorCode::kIo, "cannot store the package (disk full?)"});
           w += m;
@@ -226,7 +227,7 @@ Status ClientHome::StorePackage(int fd, const StoredPackage& p) const {
   // run time with a message that says to run 'sealdrop get'. Syncing 1 GiB
   // would add about 0.4 s to every download for nothing the receipt does not
   // already give.
-  ::close(out);
+  out.reset();
   SEALDROP_TRY(SavePackageInfo(p));
   auto st = CommitRename(tmp, PackagePath(p.name));
   if (!st) ::unlink(tmp.c_str());

@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <openssl/ssl.h>
 
-#include "base/reader.h"
+#include "base/unique_fd.h"
 #include "net/tls_stream.h"
 #include "protocol/frames.h"
 
@@ -258,12 +258,9 @@ struct Relay {
   bool finished = false;
   std::optional<Error> error;
   FrameDecoder decoder;
-  std::deque<int> fds;  // descriptors from the processor, in arrival order
+  std::deque<UniqueFd> fds;  // descriptors from the processor, in arrival order
   int live = 0;
 
-  ~Relay() {
-    for (int fd : fds) ::close(fd);
-  }
   // SEALDROP_RELAY_TRACE=FILE appends every relayed inner record to FILE,
   // for inspecting what the host sees.
   FILE* trace = nullptr;
@@ -290,11 +287,8 @@ struct Relay {
   }
 
   void QueueToTrp(uint8_t type, Bytes body) {
-    std::array<uint8_t, kFrameHeaderSize> header;
-    header[0] = type;
-    StoreU32(header.data() + 1, static_cast<uint32_t>(body.size()));
     to_trp_bytes += kFrameHeaderSize + body.size();
-    to_trp.emplace_back(header, std::move(body));
+    to_trp.emplace_back(EncodeFrameHeader(type, body.size()), std::move(body));
   }
 
   void Dispatch() {
@@ -314,14 +308,16 @@ struct Relay {
         case HostAction::Kind::kDone:
           Finish(std::nullopt);
           break;
-        default:
+        default: {
+          UniqueFd handed;  // open for the sink's call only (see OrderSink)
           if (a->kind == HostAction::Kind::kPackageDone) {
             if (fds.empty()) {
               Finish(Error{ErrorCode::kMalformed, "the processor released the package without handing it over"});
               break;
             }
-            a->fd = fds.front();
+            handed = std::move(fds.front());
             fds.pop_front();
+            a->fd = handed.get();
           }
           if (auto st = sink(*a); !st) {
             host.Abort(st.error());
@@ -329,6 +325,7 @@ struct Relay {
             // Let the processor drop what it holds.
             QueueToTrp(static_cast<uint8_t>(TrpType::kAbort), {});
           }
+        }
       }
     }
     if (host.state() == HostSession::State::kFailed) Finish(host.error());
@@ -392,7 +389,7 @@ struct Relay {
       for (size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.push_back(fd);
+        fds.emplace_back(fd);
       }
     }
     return static_cast<size_t>(n);

@@ -37,6 +37,8 @@ struct LinkOptions {
 
 // Called for each host action the adapter does not handle itself (receipt,
 // package begin/data/done, progress). A failed Status aborts the order.
+// The descriptor of a kPackageDone action belongs to the adapter: it is open
+// for the duration of the call and closed after it returns (dup it to keep it).
 using OrderSink = std::function<Status(const HostAction&)>;
 
 class ServerLink {

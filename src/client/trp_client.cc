@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/unique_fd.h"
 #include "protocol/frames.h"
 
 namespace sealdrop {
@@ -17,10 +18,9 @@ Result<std::pair<TrpType, std::string>> TrpRequest(const std::string& socket_pat
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof addr.sun_path) return Fail(ErrorCode::kInvalidArgument, "the processor socket path is too long");
   std::strcpy(addr.sun_path, socket_path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     std::string err = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
     return Fail(ErrorCode::kUnavailable, "cannot reach the processor at " + socket_path + " (" + err +
                                              "); is 'sealdrop-trp serve' running?");
   }
@@ -43,35 +43,25 @@ Result<std::pair<TrpType, std::string>> TrpRequest(const std::string& socket_pat
   // The first sendmsg carries the descriptors; the rest of a large frame
   // follows with plain sends.
   ssize_t sent;
-  do sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  do sent = ::sendmsg(fd.get(), &msg, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
   size_t done = sent > 0 ? static_cast<size_t>(sent) : 0;
   while (sent > 0 && done < frame.size()) {
-    sent = ::send(fd, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    sent = ::send(fd.get(), frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
     if (sent < 0 && errno == EINTR) sent = 1;  // retry
     else if (sent > 0) done += static_cast<size_t>(sent);
   }
-  if (sent <= 0) {
-    ::close(fd);
-    return Fail(ErrorCode::kUnavailable, "the processor closed the connection");
-  }
+  if (sent <= 0) return Fail(ErrorCode::kUnavailable, "the processor closed the connection");
   FrameDecoder decoder(TrpMaxBody);
   Bytes buf(64 * 1024);
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return Fail(ErrorCode::kUnavailable, "the processor closed the connection without an answer");
-    }
+    if (n <= 0) return Fail(ErrorCode::kUnavailable, "the processor closed the connection without an answer");
     auto st = decoder.Push(ByteView(buf.data(), static_cast<size_t>(n)));
     auto f = st ? decoder.Pop() : Result<std::optional<Frame>>(std::unexpected(st.error()));
-    if (!f) {
-      ::close(fd);
-      return std::unexpected(f.error());
-    }
+    if (!f) return std::unexpected(f.error());
     if (*f) {
-      ::close(fd);
       auto t = static_cast<TrpType>((*f)->type);
       if (t == TrpType::kError) return std::unexpected(ParseErrorJson((*f)->body));
       return std::make_pair(t, ToString((*f)->body));

@@ -19,27 +19,47 @@ static_assert(std::endian::native == std::endian::little,
 
 constexpr uint32_t kShtRelr = 19;  // SHT_RELR (gABI 2022), not in every <elf.h>
 
+// Size arithmetic only (ranges of a file whose bytes are not at hand); every
+// read of the file's bytes goes through SliceAt and a Reader (base/reader.h).
 bool InFile(uint64_t offset, uint64_t size, uint64_t file_size) {
   return offset <= file_size && size <= file_size - offset;
 }
 
+bool Within(ByteView data, uint64_t offset, uint64_t size) {
+  ByteView unused;
+  return SliceAt(data, offset, size, &unused);
+}
+
+// A section's bytes. ReadHeaders refused any section with bytes outside the
+// file; an empty one (SHT_NOBITS, or a size of 0) has none, wherever its
+// offset points.
+bool SectionBytes(ByteView file, const ElfSection& s, ByteView* out) {
+  if (s.size == 0) {
+    *out = {};
+    return true;
+  }
+  return SliceAt(file, s.offset, s.size, out);
+}
+
+// One entry at `offset` in `data`, as stored (ELF64LE on this LE host).
 template <typename T>
-T Load(ByteView file, uint64_t offset) {
-  T value;
-  std::memcpy(&value, file.data() + offset, sizeof(T));
-  return value;
+bool LoadAt(ByteView data, uint64_t offset, T* out) {
+  ByteView raw;
+  return SliceAt(data, offset, sizeof(T), &raw) && Reader(raw).ReadRaw(out);
 }
 
 Error Bad(std::string what) { return Error{ErrorCode::kMalformed, "the ELF file is malformed: " + what}; }
 
 // A NUL-terminated string at `index` in a string table section.
 Result<std::string> StringAt(ByteView file, const ElfSection& table, uint64_t index) {
-  if (index >= table.size) return std::unexpected(Bad("a string index points outside " + table.name));
-  const char* start = reinterpret_cast<const char*>(file.data() + table.offset + index);
-  size_t room = table.size - index;
-  const void* nul = std::memchr(start, 0, room);
-  if (nul == nullptr) return std::unexpected(Bad("a string in " + table.name + " is not terminated"));
-  return std::string(start, static_cast<const char*>(nul) - start);
+  ByteView bytes;
+  if (index >= table.size || !SectionBytes(file, table, &bytes))
+    return std::unexpected(Bad("a string index points outside " + table.name));
+  Reader r(bytes);
+  std::string_view s;
+  if (!r.Skip(static_cast<size_t>(index)) || !r.ReadCString(&s))
+    return std::unexpected(Bad("a string in " + table.name + " is not terminated"));
+  return std::string(s);
 }
 
 Result<const ElfSection*> LinkedTable(const ElfImage& image, const ElfSection& s, uint32_t want_type) {
@@ -51,8 +71,8 @@ Result<const ElfSection*> LinkedTable(const ElfImage& image, const ElfSection& s
 }
 
 Status ReadHeaders(ByteView file, ElfImage& img) {
-  if (file.size() < sizeof(Elf64_Ehdr)) return std::unexpected(Bad("it is shorter than an ELF header"));
-  auto eh = Load<Elf64_Ehdr>(file, 0);
+  Elf64_Ehdr eh;
+  if (!Reader(file).ReadRaw(&eh)) return std::unexpected(Bad("it is shorter than an ELF header"));
   if (!LooksLikeElf(file)) return Fail(ErrorCode::kMalformed, "this is not an ELF file");
   if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
     return Fail(ErrorCode::kInvalidArgument, "only 64-bit little-endian ELF programs are supported");
@@ -71,11 +91,14 @@ Status ReadHeaders(ByteView file, ElfImage& img) {
   if (eh.e_phnum > kMaxElfSegments) return Fail(ErrorCode::kTooLarge, "the ELF file has too many program headers");
   img.phdr_offset = eh.e_phoff;
   img.phdr_size = uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr);
-  if (!InFile(img.phdr_offset, img.phdr_size, file.size()))
+  ByteView phdr_table;
+  if (!SliceAt(file, img.phdr_offset, img.phdr_size, &phdr_table))
     return std::unexpected(Bad("the program header table lies outside the file"));
+  Reader phdrs(phdr_table);
   for (size_t i = 0; i < eh.e_phnum; ++i) {
-    auto ph = Load<Elf64_Phdr>(file, img.phdr_offset + i * sizeof(Elf64_Phdr));
-    if (!InFile(ph.p_offset, ph.p_filesz, file.size()))
+    Elf64_Phdr ph;
+    if (!phdrs.ReadRaw(&ph)) return std::unexpected(Bad("the program header table lies outside the file"));
+    if (!Within(file, ph.p_offset, ph.p_filesz))
       return std::unexpected(Bad("program header " + std::to_string(i) + " lies outside the file"));
     if (ph.p_filesz > ph.p_memsz && ph.p_type == PT_LOAD)
       return std::unexpected(Bad("a loadable segment is larger in the file than in memory"));
@@ -91,11 +114,14 @@ Status ReadHeaders(ByteView file, ElfImage& img) {
   img.shdr_offset = eh.e_shoff;
   img.shdr_size = uint64_t{eh.e_shnum} * sizeof(Elf64_Shdr);
   img.shstrndx = eh.e_shstrndx;
-  if (!InFile(img.shdr_offset, img.shdr_size, file.size()))
+  ByteView shdr_table;
+  if (!SliceAt(file, img.shdr_offset, img.shdr_size, &shdr_table))
     return std::unexpected(Bad("the section header table lies outside the file"));
+  Reader shdrs(shdr_table);
   std::vector<uint32_t> name_index;
   for (size_t i = 0; i < eh.e_shnum; ++i) {
-    auto sh = Load<Elf64_Shdr>(file, img.shdr_offset + i * sizeof(Elf64_Shdr));
+    Elf64_Shdr sh;
+    if (!shdrs.ReadRaw(&sh)) return std::unexpected(Bad("the section header table lies outside the file"));
     ElfSection s;
     s.type = sh.sh_type;
     s.flags = sh.sh_flags;
@@ -104,7 +130,7 @@ Status ReadHeaders(ByteView file, ElfImage& img) {
     s.size = sh.sh_type == SHT_NOBITS || sh.sh_type == SHT_NULL ? 0 : sh.sh_size;
     s.link = sh.sh_link;
     s.entry_size = sh.sh_entsize;
-    if (s.size != 0 && !InFile(s.offset, s.size, file.size()))
+    if (s.size != 0 && !Within(file, s.offset, s.size))
       return std::unexpected(Bad("section " + std::to_string(i) + " lies outside the file"));
     name_index.push_back(sh.sh_name);
     img.sections.push_back(std::move(s));
@@ -122,9 +148,13 @@ Status ReadHeaders(ByteView file, ElfImage& img) {
 Status ReadInterpreter(ByteView file, ElfImage& img) {
   for (const ElfSegment& seg : img.segments) {
     if (seg.type != PT_INTERP) continue;
-    if (seg.file_size == 0 || seg.file_size > 4096 || file[seg.offset + seg.file_size - 1] != 0)
+    ByteView path;
+    if (seg.file_size == 0 || seg.file_size > 4096 || !SliceAt(file, seg.offset, seg.file_size, &path) ||
+        path.back() != 0)
       return std::unexpected(Bad("the interpreter path is not a terminated string"));
-    img.interpreter.assign(reinterpret_cast<const char*>(file.data() + seg.offset));
+    std::string_view text;
+    (void)Reader(path).ReadCString(&text);  // the last byte is a NUL: cannot fail
+    img.interpreter.assign(text);
     if (img.interpreter.empty()) return std::unexpected(Bad("the interpreter path is empty"));
   }
   return Ok();
@@ -149,14 +179,13 @@ Status ReadDynamic(ByteView file, ElfImage& img) {
   if (dynamic->size % sizeof(Elf64_Dyn) != 0) return std::unexpected(Bad(".dynamic has a partial entry"));
   SEALDROP_ASSIGN(const ElfSection* strings, LinkedTable(img, *dynamic, SHT_STRTAB));
   uint64_t flags = 0, flags_1 = 0;
-  // ReadHeaders checked that the section lies inside the file.
-  Reader entries(file.subspan(dynamic->offset, dynamic->size));
+  ByteView table;
+  if (!SectionBytes(file, *dynamic, &table))
+    return std::unexpected(Bad(".dynamic lies outside the file"));
+  Reader entries(table);
   while (!entries.empty()) {
-    ByteView raw;
-    if (!entries.ReadBytes(sizeof(Elf64_Dyn), &raw)) return std::unexpected(Bad(".dynamic has a partial entry"));
-    // ELF fields are little-endian, the Reader's integers big-endian: the
-    // Reader bounds the entry, Load decodes it on this little-endian host.
-    auto d = Load<Elf64_Dyn>(raw, 0);
+    Elf64_Dyn d;
+    if (!entries.ReadRaw(&d)) return std::unexpected(Bad(".dynamic has a partial entry"));
     if (d.d_tag == DT_NULL) break;
     switch (d.d_tag) {
       case DT_NEEDED: {
@@ -192,6 +221,8 @@ Result<std::map<uint16_t, std::string>> ReadVersionNeeds(ByteView file, const El
   for (const ElfSection& s : img.sections) {
     if (s.type != SHT_GNU_verneed) continue;
     SEALDROP_ASSIGN(const ElfSection* strings, LinkedTable(img, s, SHT_STRTAB));
+    ByteView table;
+    if (!SectionBytes(file, s, &table)) return std::unexpected(Bad(s.name + " is truncated"));
     // Entries are 16 bytes and a well-formed table visits each once; chains
     // that point back into each other would otherwise cost quadratic time.
     uint64_t budget = s.size / sizeof(Elf64_Vernaux) + 1;
@@ -202,14 +233,15 @@ Result<std::map<uint16_t, std::string>> ReadVersionNeeds(ByteView file, const El
     uint64_t at = 0;
     for (int files = 0; files < 4096; ++files) {
       SEALDROP_TRY(spend());
-      if (!InFile(at, sizeof(Elf64_Verneed), s.size)) return std::unexpected(Bad(s.name + " is truncated"));
-      auto vn = Load<Elf64_Verneed>(file, s.offset + at);
+      Elf64_Verneed vn;
+      if (!LoadAt(table, at, &vn)) return std::unexpected(Bad(s.name + " is truncated"));
       uint64_t aux = at + vn.vn_aux;
       for (uint16_t i = 0; i < vn.vn_cnt; ++i) {
-        if (aux < at || !InFile(aux, sizeof(Elf64_Vernaux), s.size))
+        if (aux < at || !Within(table, aux, sizeof(Elf64_Vernaux)))
           return std::unexpected(Bad(s.name + " is truncated"));
         SEALDROP_TRY(spend());
-        auto va = Load<Elf64_Vernaux>(file, s.offset + aux);
+        Elf64_Vernaux va;
+        (void)LoadAt(table, aux, &va);  // checked just above
         SEALDROP_ASSIGN(std::string name, StringAt(file, *strings, va.vna_name));
         names[static_cast<uint16_t>(va.vna_other & 0x7fff)] = std::move(name);
         if (va.vna_next == 0) break;
@@ -238,8 +270,19 @@ Status ReadSymbols(ByteView file, ElfImage& img) {
     return std::unexpected(Bad(".gnu.version does not match .dynsym"));
   SEALDROP_ASSIGN(const ElfSection* strings, LinkedTable(img, *dynsym, SHT_STRTAB));
   SEALDROP_ASSIGN(auto versions, ReadVersionNeeds(file, img));
+  ByteView symbol_table, version_table;
+  if (!SectionBytes(file, *dynsym, &symbol_table) ||
+      (versym != nullptr && !SectionBytes(file, *versym, &version_table)))
+    return std::unexpected(Bad(".dynsym lies outside the file"));
+  Reader symbols(symbol_table), symbol_versions(version_table);
+  // Entry 0 is the undefined symbol, and its version is "local".
+  (void)symbols.Skip(sizeof(Elf64_Sym));
+  (void)symbol_versions.Skip(sizeof(uint16_t));
   for (uint64_t i = 1; i < count; ++i) {
-    auto sym = Load<Elf64_Sym>(file, dynsym->offset + i * sizeof(Elf64_Sym));
+    Elf64_Sym sym;
+    uint16_t raw_version = 0;
+    if (!symbols.ReadRaw(&sym) || (versym != nullptr && !symbol_versions.ReadRaw(&raw_version)))
+      return std::unexpected(Bad(".dynsym has a partial entry"));
     uint8_t bind = ELF64_ST_BIND(sym.st_info);
     if (sym.st_shndx != SHN_UNDEF) {
       if (bind == STB_GLOBAL || bind == STB_WEAK) ++img.exports;
@@ -250,7 +293,7 @@ Status ReadSymbols(ByteView file, ElfImage& img) {
     s.binding = bind;
     s.type = ELF64_ST_TYPE(sym.st_info);
     if (versym != nullptr) {
-      uint16_t v = Load<uint16_t>(file, versym->offset + i * sizeof(uint16_t)) & 0x7fff;
+      uint16_t v = raw_version & 0x7fff;
       if (auto it = versions.find(v); it != versions.end()) s.version = it->second;
     }
     img.imports.push_back(std::move(s));

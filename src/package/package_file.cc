@@ -18,19 +18,25 @@ Bytes EncodePackagePrefix(std::string_view manifest_jws) {
 }
 
 Result<std::optional<PackagePrefix>> ParsePackagePrefix(ByteView head) {
-  // An empty view may have no data pointer at all (memcmp's are nonnull).
-  if (head.empty()) return std::optional<PackagePrefix>();
-  size_t have_magic = std::min(head.size(), kPackageMagicSize);
-  if (std::memcmp(head.data(), kPackageMagic, have_magic) != 0)
+  Reader r(head);
+  // The magic is checked on as much of it as has arrived, so a stream that
+  // is not a package fails at its first byte.
+  ByteView magic;
+  (void)r.ReadBytes(std::min(r.remaining(), kPackageMagicSize), &magic);
+  if (AsString(magic) != std::string_view(kPackageMagic, magic.size()))
     return Fail(ErrorCode::kMalformed, "this is not a sealdrop package (bad magic)");
-  if (head.size() < kPackagePrefixFixedSize) return std::optional<PackagePrefix>();
-  uint32_t len = LoadU32(head.data() + kPackageMagicSize);
-  if (len == 0 || len > kMaxManifestJwsSize)
-    return Fail(ErrorCode::kTooLarge, "the package's manifest length is out of range");
-  if (head.size() < kPackagePrefixFixedSize + len) return std::optional<PackagePrefix>();
+  if (magic.size() < kPackageMagicSize) return std::optional<PackagePrefix>();
+  ByteView jws;
+  switch (r.ReadU32PrefixedIn(1, kMaxManifestJwsSize, &jws)) {
+    case Reader::Prefixed::kIncomplete: return std::optional<PackagePrefix>();
+    case Reader::Prefixed::kOutOfRange:
+      return Fail(ErrorCode::kTooLarge, "the package's manifest length is out of range");
+    case Reader::Prefixed::kOk: break;
+  }
+  // What follows is the payload, read by the caller from payload_offset.
   PackagePrefix prefix;
-  prefix.manifest_jws.assign(reinterpret_cast<const char*>(head.data()) + kPackagePrefixFixedSize, len);
-  prefix.payload_offset = kPackagePrefixFixedSize + len;
+  prefix.manifest_jws = ToString(jws);
+  prefix.payload_offset = head.size() - r.remaining();
   return std::optional<PackagePrefix>(std::move(prefix));
 }
 
@@ -59,17 +65,23 @@ Result<PackageLayout> ReadPackageLayout(int fd) {
     layout.payload_size = size - prefix.payload_offset;
     return layout;
   }
-  uint8_t tail[kElfTrailerFixedSize];
+  uint8_t tail_bytes[kElfTrailerFixedSize];
   if (size < kElfTrailerFixedSize)
     return Fail(ErrorCode::kMalformed, "this ELF file is not a sealdrop package (no package trailer)");
-  SEALDROP_TRY(ReadExactAt(fd, std::span(tail, sizeof tail), size - sizeof tail));
-  if (std::memcmp(tail + 4, kElfTrailerMagic, kPackageMagicSize) != 0)
+  SEALDROP_TRY(ReadExactAt(fd, std::span(tail_bytes, sizeof tail_bytes), size - sizeof tail_bytes));
+  Reader tail(ByteView(tail_bytes, sizeof tail_bytes));
+  uint32_t len = 0;
+  ByteView trailer_magic;
+  (void)tail.ReadU32(&len);
+  (void)tail.ReadBytes(kPackageMagicSize, &trailer_magic);
+  SEALDROP_TRY(tail.ExpectEnd("the package trailer"));
+  if (AsString(trailer_magic) != std::string_view(kElfTrailerMagic, kPackageMagicSize))
     return Fail(ErrorCode::kMalformed, "this ELF file is not a sealdrop package (no package trailer)");
-  uint32_t len = LoadU32(tail);
-  if (len == 0 || len > kMaxManifestJwsSize || len > size - sizeof tail)
+  // Checked before the manifest's buffer is sized from it.
+  if (len == 0 || len > kMaxManifestJwsSize || len > size - sizeof tail_bytes)
     return Fail(ErrorCode::kMalformed, "the package's manifest length is out of range");
   layout.elf_first = true;
-  layout.payload_size = size - sizeof tail - len;
+  layout.payload_size = size - sizeof tail_bytes - len;
   layout.manifest_jws.resize(len);
   SEALDROP_TRY(ReadExactAt(fd, std::span(reinterpret_cast<uint8_t*>(layout.manifest_jws.data()), len),
                               layout.payload_size));
@@ -82,7 +94,11 @@ Result<PackagePrefix> ReadPackagePrefix(int fd) {
   SEALDROP_TRY(read_exact(head.data(), head.size(), 0));
   SEALDROP_ASSIGN(auto first, ParsePackagePrefix(head));
   if (first) return std::move(*first);
-  uint32_t len = LoadU32(head.data() + kPackageMagicSize);
+  // ParsePackagePrefix has checked the length against kMaxManifestJwsSize:
+  // only then is the buffer sized from it.
+  Reader r(head);
+  uint32_t len = 0;
+  if (!r.Skip(kPackageMagicSize) || !r.ReadU32(&len)) return Fail(ErrorCode::kMalformed, "the package is truncated");
   head.resize(kPackagePrefixFixedSize + len);
   SEALDROP_TRY(read_exact(head.data() + kPackagePrefixFixedSize, len, kPackagePrefixFixedSize));
   SEALDROP_ASSIGN(auto full, ParsePackagePrefix(head));

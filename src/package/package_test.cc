@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 
 #include "base/files.h"
 #include "base/reader.h"
+#include "base/unique_fd.h"
 #include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "package/chunked.h"
@@ -48,22 +50,20 @@ class PackageTest : public ::testing::Test {
   }
 
   Result<Bytes> Open(const fs::path& pkg, const std::string& serial = "dev1") {
-    int fd = ::open(pkg.c_str(), O_RDONLY);
-    if (fd < 0) return Fail(ErrorCode::kIo, "open");
-    auto close_fd = [&] { ::close(fd); };
-    auto prefix = ReadPackagePrefix(fd);
-    if (!prefix) { close_fd(); return std::unexpected(prefix.error()); }
+    UniqueFd fd(::open(pkg.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return Fail(ErrorCode::kIo, "open");
+    auto prefix = ReadPackagePrefix(fd.get());
+    if (!prefix) return std::unexpected(prefix.error());
     auto m = VerifyManifest(prefix->manifest_jws, server_key_->PublicKey(),
                             Recipient{serial, wrap_key_->PublicKey().KeyId()});
-    if (!m) { close_fd(); return std::unexpected(m.error()); }
+    if (!m) return std::unexpected(m.error());
     auto kx = UnwrapContentKey(*m, *wrap_key_);
-    if (!kx) { close_fd(); return std::unexpected(kx.error()); }
+    if (!kx) return std::unexpected(kx.error());
     Bytes out;
-    auto st = DecryptPayload(fd, prefix->payload_offset, *m, *kx, [&](ByteView c) {
+    auto st = DecryptPayload(fd.get(), prefix->payload_offset, *m, *kx, [&](ByteView c) {
       out.insert(out.end(), c.begin(), c.end());
       return Ok();
     });
-    close_fd();
     if (!st) return std::unexpected(st.error());
     return out;
   }
@@ -231,6 +231,83 @@ TEST(PackagePrefix, EmptyInputNeedsMoreBytes) {
   auto r = ParsePackagePrefix(ByteView{});
   ASSERT_TRUE(r.has_value());
   EXPECT_FALSE(r->has_value());
+}
+
+}  // namespace
+}  // namespace sealdrop
+
+namespace sealdrop {
+namespace {
+
+UniqueFd MemFile(ByteView bytes) {
+  UniqueFd fd(::memfd_create("package-layout-test", MFD_CLOEXEC));
+  EXPECT_TRUE(fd);
+  EXPECT_EQ(::write(fd.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  return fd;
+}
+
+// A header-free prefix: every case ParsePackagePrefix distinguishes, each
+// with the code it has always had.
+TEST(PackagePrefix, EveryOutcome) {
+  Bytes prefix = EncodePackagePrefix("a.b.c");
+  for (size_t n = 0; n < prefix.size(); ++n) {
+    auto r = ParsePackagePrefix(ByteView(prefix).first(n));
+    ASSERT_TRUE(r.has_value()) << n;
+    EXPECT_FALSE(r->has_value()) << n;  // more bytes needed
+  }
+  Bytes with_payload = prefix;
+  with_payload.push_back(0xaa);
+  auto whole = ParsePackagePrefix(with_payload);
+  ASSERT_TRUE(whole.has_value() && whole->has_value());
+  EXPECT_EQ((*whole)->manifest_jws, "a.b.c");
+  EXPECT_EQ((*whole)->payload_offset, prefix.size());
+  Bytes flipped = prefix;
+  flipped[3] ^= 1;
+  auto bad = ParsePackagePrefix(ByteView(flipped).first(4));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kMalformed);
+  Bytes over = ToBytes("SEALDPK1");
+  Writer w;
+  w.U32(static_cast<uint32_t>(kMaxManifestJwsSize + 1));
+  over.insert(over.end(), w.bytes().begin(), w.bytes().end());
+  EXPECT_EQ(ParsePackagePrefix(over).error().code, ErrorCode::kTooLarge);
+}
+
+TEST(PackageLayout, ElfTrailerIsBounded) {
+  auto layout = [](ByteView bytes) {
+    UniqueFd fd = MemFile(bytes);
+    return ReadPackageLayout(fd.get());
+  };
+  const Bytes elf = {0x7f, 'E', 'L', 'F', 1, 2, 3, 4};
+  Bytes good = elf;
+  Bytes trailer = EncodeElfTrailer("m.m.m");
+  good.insert(good.end(), trailer.begin(), trailer.end());
+  auto ok = layout(good);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_TRUE(ok->elf_first);
+  EXPECT_EQ(ok->manifest_jws, "m.m.m");
+  EXPECT_EQ(ok->payload_size, elf.size());
+
+  // Too short for a trailer.
+  EXPECT_EQ(layout(elf).error().code, ErrorCode::kMalformed);
+  // A flipped trailer magic.
+  Bytes magic = good;
+  magic.back() ^= 1;
+  EXPECT_EQ(layout(magic).error().code, ErrorCode::kMalformed);
+  // Lengths of 0, beyond the file, and beyond the maximum.
+  for (uint32_t len : {0u, static_cast<uint32_t>(good.size()), static_cast<uint32_t>(kMaxManifestJwsSize + 1)}) {
+    Bytes b = good;
+    StoreU32(b.data() + b.size() - kElfTrailerFixedSize, len);
+    auto r = layout(b);
+    ASSERT_FALSE(r.has_value()) << len;
+    EXPECT_EQ(r.error().code, ErrorCode::kMalformed) << len;
+  }
+  // A prefix-layout file whose manifest is cut short.
+  Bytes cut = EncodePackagePrefix("a.b.c");
+  cut.pop_back();
+  auto r = layout(cut);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kMalformed);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "base/files.h"
 #include "base/reader.h"
+#include "base/unique_fd.h"
 #include "crypto/aead.h"
 #include "crypto/hpke.h"
 #include "crypto/random.h"
@@ -131,23 +132,19 @@ void SealFile(const Bytes& file, Sealed& s) {
 
 // Writes `bytes` to a memfd and runs DecryptProtectedElf on it.
 Result<Bytes> Decrypt(ByteView bytes, const Manifest& m, const SecretBytes& kx) {
-  int fd = ::memfd_create("protected-elf-test", MFD_CLOEXEC);
-  if (fd < 0) return Fail(ErrorCode::kIo, "memfd_create failed");
+  UniqueFd fd(::memfd_create("protected-elf-test", MFD_CLOEXEC));
+  if (!fd) return Fail(ErrorCode::kIo, "memfd_create failed");
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) {
-      ::close(fd);
-      return Fail(ErrorCode::kIo, "write failed");
-    }
+    ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n <= 0) return Fail(ErrorCode::kIo, "write failed");
     done += static_cast<size_t>(n);
   }
   Bytes out;
-  auto st = DecryptProtectedElf(fd, m, kx, [&](ByteView piece) {
+  auto st = DecryptProtectedElf(fd.get(), m, kx, [&](ByteView piece) {
     out.insert(out.end(), piece.begin(), piece.end());
     return Ok();
   });
-  ::close(fd);
   if (!st) return std::unexpected(st.error());
   return out;
 }
@@ -378,16 +375,16 @@ TEST(ProtectedElfRoundTrip, FreshKeysGiveDifferentCiphertext) {
 
 TEST(ProtectedElfRoundTrip, SinkErrorIsPassedOn) {
   const Sealed& s = SealedTrue();
-  int fd = ::memfd_create("protected-elf-test", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, s.protected_bytes.data(), s.protected_bytes.size()),
+  UniqueFd fd(::memfd_create("protected-elf-test", MFD_CLOEXEC));
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::write(fd.get(), s.protected_bytes.data(), s.protected_bytes.size()),
             static_cast<ssize_t>(s.protected_bytes.size()));
   int calls = 0;
-  auto st = DecryptProtectedElf(fd, s.manifest, s.kx, [&](ByteView) -> Status {
+  auto st = DecryptProtectedElf(fd.get(), s.manifest, s.kx, [&](ByteView) -> Status {
     if (++calls == 2) return Fail(ErrorCode::kIo, "disk full");
     return Ok();
   });
-  ::close(fd);
+  fd.reset();
   ASSERT_FALSE(st.has_value());
   EXPECT_EQ(st.error().code, ErrorCode::kIo);
   EXPECT_EQ(calls, 2);

@@ -14,6 +14,7 @@
 #include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "base/encoding.h"
+#include "base/unique_fd.h"
 #include "package/chunked.h"
 #include "package/package_file.h"
 #include "package/protected_elf.h"
@@ -21,7 +22,7 @@
 namespace sealdrop {
 
 struct PackageSealer::Impl {
-  int fd = -1;
+  UniqueFd fd;
   Manifest manifest;
   std::string manifest_jws;
   std::optional<ChunkSealer> chunks;
@@ -37,7 +38,6 @@ struct PackageSealer::Impl {
   std::string what;  // names the file and the program in errors for the operator's log
   ~Impl() {
     if (map != MAP_FAILED) ::munmap(map, map_size);
-    if (fd >= 0) ::close(fd);
   }
 };
 
@@ -54,7 +54,7 @@ Status PlanElf(PackageSealer::Impl& im, const SecretBytes& kx) {
   Manifest& m = im.manifest;
   if (m.plaintext_size == 0) return Fail(ErrorCode::kMalformed, "the program file is empty");
   im.map_size = static_cast<size_t>(m.plaintext_size);
-  im.map = ::mmap(nullptr, im.map_size, PROT_READ, MAP_PRIVATE, im.fd, 0);
+  im.map = ::mmap(nullptr, im.map_size, PROT_READ, MAP_PRIVATE, im.fd.get(), 0);
   if (im.map == MAP_FAILED) return Fail(ErrorCode::kIo, std::string("cannot map the program file: ") + std::strerror(errno));
   ByteView file(static_cast<const uint8_t*>(im.map), im.map_size);
   SEALDROP_ASSIGN(ElfPlan plan, PlanProtectedElf(file));
@@ -101,12 +101,12 @@ Result<PackageSealer> PackageSealer::Create(const SealRequest& req) {
   if (req.server_key == nullptr || !req.recipient_key)
     return Fail(ErrorCode::kInvalidArgument, "sealing needs a server key and a recipient key");
   auto impl = std::make_unique<Impl>();
-  impl->fd = ::open(req.plaintext_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (impl->fd < 0)
+  impl->fd.reset(::open(req.plaintext_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!impl->fd)
     return Fail(ErrorCode::kIo, "cannot open the program file " + req.plaintext_path.string() +
                                     ": " + std::strerror(errno));
   struct stat st {};
-  if (::fstat(impl->fd, &st) != 0 || !S_ISREG(st.st_mode))
+  if (::fstat(impl->fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
     return Fail(ErrorCode::kIo, "the program file " + req.plaintext_path.string() + " is not a regular file");
   impl->what = "the program file " + req.plaintext_path.string() + " of " + req.name + " " + req.version +
                " (id " + std::to_string(req.program_id) + ")";
@@ -184,7 +184,7 @@ Result<bool> PackageSealer::Next(Bytes& out) {
   uint64_t offset = im.next_chunk * kChunkSize;
   size_t done = 0;
   while (done < n) {
-    ssize_t r = ::pread(im.fd, dst + done, n - done, static_cast<off_t>(offset + done));
+    ssize_t r = ::pread(im.fd.get(), dst + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       out.resize(at);

@@ -6,6 +6,13 @@
 
 namespace sealdrop {
 
+std::array<uint8_t, kFrameHeaderSize> EncodeFrameHeader(uint8_t type, size_t body_size) {
+  std::array<uint8_t, kFrameHeaderSize> header;
+  header[0] = type;
+  StoreU32(header.data() + 1, static_cast<uint32_t>(body_size));
+  return header;
+}
+
 void AppendFrame(Bytes& out, uint8_t type, ByteView body) {
   size_t at = out.size();
   out.resize(at + kFrameHeaderSize + body.size());
@@ -21,10 +28,10 @@ Bytes EncodeFrame(uint8_t type, ByteView body) {
 }
 
 Status FrameDecoder::CheckHeader() {
-  size_t avail = end_ - consumed_;
-  if (avail < kFrameHeaderSize) return Ok();
-  uint8_t type = buffer_[consumed_];
-  uint32_t len = LoadU32(buffer_.data() + consumed_ + 1);
+  Reader r(ByteView(buffer_.data() + consumed_, end_ - consumed_));
+  uint8_t type = 0;
+  uint32_t len = 0;
+  if (!r.ReadU8(&type) || !r.ReadU32(&len)) return Ok();  // the header has not all arrived
   auto max = max_body_(type);
   if (!max) {
     failed_ = Error{ErrorCode::kMalformed, "unknown frame type " + std::to_string(type)};
@@ -72,13 +79,17 @@ Result<std::optional<Frame>> FrameDecoder::Pop() {
 
 Result<std::optional<FrameView>> FrameDecoder::PopView() {
   if (failed_) return std::unexpected(*failed_);
-  size_t avail = end_ - consumed_;
-  if (avail < kFrameHeaderSize) return std::optional<FrameView>();
+  const ByteView pending(buffer_.data() + consumed_, end_ - consumed_);
+  Reader r(pending);
+  uint8_t type = 0;
+  ByteView body;
+  if (!r.ReadU8(&type)) return std::optional<FrameView>();
+  // The limit comes from the type (CheckHeader); a length above it has
+  // already failed the stream, so Prefixed's own maximum is the u32 range.
   SEALDROP_TRY(CheckHeader());
-  uint32_t len = LoadU32(buffer_.data() + consumed_ + 1);
-  if (avail < kFrameHeaderSize + len) return std::optional<FrameView>();
-  FrameView f{buffer_[consumed_], ByteView(buffer_.data() + consumed_ + kFrameHeaderSize, len)};
-  consumed_ += kFrameHeaderSize + len;
+  if (r.ReadU32PrefixedIn(0, UINT32_MAX, &body) != Reader::Prefixed::kOk) return std::optional<FrameView>();
+  FrameView f{type, body};
+  consumed_ += pending.size() - r.remaining();
   if (consumed_ == end_) consumed_ = end_ = 0;  // the view stays valid: no data moves here
   return std::optional<FrameView>(f);
 }

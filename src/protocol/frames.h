@@ -12,6 +12,7 @@
 // Thread safety: one decoder per stream.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -34,6 +35,9 @@ struct FrameView {
 
 inline constexpr size_t kFrameHeaderSize = 5;
 
+// The header of a frame whose body is `body_size` bytes, for writers that
+// send the body from its own buffer (a gathered write).
+std::array<uint8_t, kFrameHeaderSize> EncodeFrameHeader(uint8_t type, size_t body_size);
 void AppendFrame(Bytes& out, uint8_t type, ByteView body);
 Bytes EncodeFrame(uint8_t type, ByteView body);
 

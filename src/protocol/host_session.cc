@@ -1,6 +1,6 @@
 #include "protocol/host_session.h"
 
-#include <nlohmann/json.hpp>
+#include "protocol/trp_messages.h"
 
 namespace sealdrop {
 namespace {
@@ -62,10 +62,9 @@ void HostSession::OnServerControl(const ControlMessage& m) {
     // The receipt is stored before anything else, so a crash from here on
     // still lets the user download again without paying.
     Push({HostAction::Kind::kReceipt, m.receipt});
-    nlohmann::json j = {{"release", m.release}, {"receipt", m.receipt}};
     HostAction a{HostAction::Kind::kFrameToTrp};
-    a.frame_type = static_cast<uint8_t>(TrpType::kRelease);
-    a.bytes = ToBytes(j.dump());
+    a.frame_type = static_cast<uint8_t>(TrpRelease::kType);
+    a.bytes = Encode(TrpRelease{.release = m.release, .receipt = m.receipt});
     Push(std::move(a));
     return;
   }

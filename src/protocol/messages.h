@@ -109,6 +109,8 @@ std::string EncodeReleaseClaims(const ReleaseClaims& claims);
 Result<ReleaseClaims> ParseReleaseClaims(ByteView json);
 
 // ---- Processor socket messages ----------------------------------------------
+// Each body's codec (a struct, one Encode, one Parse) is in
+// protocol/trp_messages.h.
 enum class TrpType : uint8_t {
   // host -> processor
   kOpenSession = 1,   // empty: start an inner session (processor sends ClientHello)

@@ -96,8 +96,11 @@ Status TrpSession::OnFrame(FrameView f) {
     case InnerType::kPackageBegin: {
       if (state_ != State::kAwaitPackage)
         return Fail({ErrorCode::kWrongState, "the server sent a second package or sent it out of order"});
-      if (f.body.size() != 8) return Fail({ErrorCode::kMalformed, "the package size field is malformed"});
-      expected_total_ = LoadU64(f.body.data());
+      Reader size(f.body);
+      uint64_t total = 0;
+      if (!size.ReadU64(&total) || !size.empty())
+        return Fail({ErrorCode::kMalformed, "the package size field is malformed"});
+      expected_total_ = total;
       if (expected_total_ < kPackagePrefixFixedSize || expected_total_ > kMaxPackageSize)
         return Fail({ErrorCode::kMalformed, "the announced package size is out of range"});
       auto st = staging_.Begin(expected_total_);

@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 
+#include "base/reader.h"
 #include "crypto/ossl_internal.h"
 #include "crypto/sha256.h"
 
@@ -106,22 +107,25 @@ void DerTlv(Bytes& out, uint8_t tag, ByteView value) {
 
 // Reads one TLV of `tag` at `in`, advancing it; the value must be DER
 // (minimal length encoding).
-Result<ByteView> DerRead(ByteView& in, uint8_t tag) {
+// One DER TLV of `tag` (definite length, minimal long form up to 3 length
+// bytes): its value. The cursor advances only on success.
+Result<ByteView> DerRead(Reader& in, uint8_t tag) {
   auto bad = [] { return Fail(ErrorCode::kMalformed, "the TPM key file is not valid DER"); };
-  if (in.size() < 2 || in[0] != tag) return bad();
-  size_t len = in[1];
-  size_t header = 2;
-  if (len & 0x80) {
-    const size_t count = len & 0x7f;
-    if (count == 0 || count > 3 || in.size() < 2 + count || in[2] == 0) return bad();
+  Reader r = in;
+  uint8_t got = 0, first = 0;
+  if (!r.ReadU8(&got) || got != tag || !r.ReadU8(&first)) return bad();
+  size_t len = first;
+  if (first & 0x80) {
+    const size_t count = first & 0x7f;
+    ByteView length;
+    if (count == 0 || count > 3 || !r.ReadBytes(count, &length) || length[0] == 0) return bad();
     len = 0;
-    for (size_t i = 0; i < count; ++i) len = (len << 8) | in[2 + i];
+    for (uint8_t byte : length) len = (len << 8) | byte;
     if (len < 0x80) return bad();
-    header += count;
   }
-  if (in.size() - header < len) return bad();
-  ByteView value = in.subspan(header, len);
-  in = in.subspan(header + len);
+  ByteView value;
+  if (!r.ReadBytes(len, &value)) return bad();
+  in = r;
   return value;
 }
 
@@ -173,13 +177,16 @@ Result<TpmKeyFile> TpmKeyFile::FromPem(std::string_view pem) {
   OPENSSL_free(data);
   if (!labelled)
     return Fail(ErrorCode::kMalformed, "not a TPM key file (no \"-----BEGIN " + std::string(kPemLabel) + "-----\" block)");
-  ByteView in(der);
-  SEALDROP_ASSIGN(ByteView seq, DerRead(in, 0x30));
+  Reader in(der);
+  SEALDROP_ASSIGN(ByteView body, DerRead(in, 0x30));
   if (!in.empty()) return Fail(ErrorCode::kMalformed, "the TPM key file has bytes after its key");
-  if (seq.size() < sizeof kLoadableKeyOid || std::memcmp(seq.data(), kLoadableKeyOid, sizeof kLoadableKeyOid) != 0)
+  Reader seq(body);
+  ByteView oid;
+  if (!seq.ReadBytes(sizeof kLoadableKeyOid, &oid) ||
+      std::memcmp(oid.data(), kLoadableKeyOid, sizeof kLoadableKeyOid) != 0)
     return Fail(ErrorCode::kMalformed, "the TPM key file is not a loadable TPM key");
-  seq = seq.subspan(sizeof kLoadableKeyOid);
-  if (!seq.empty() && seq[0] == 0xa0) {
+  uint8_t next = 0;
+  if (seq.PeekU8(&next) && next == 0xa0) {
     SEALDROP_ASSIGN(ByteView auth, DerRead(seq, 0xa0));
     // TRUE is 0xff in DER; tpm2-openssl writes 0x01. Nothing else.
     if (auth.size() != 3 || auth[0] != 0x01 || auth[1] != 0x01 || (auth[2] != 0xff && auth[2] != 0x01))
@@ -187,7 +194,7 @@ Result<TpmKeyFile> TpmKeyFile::FromPem(std::string_view pem) {
   } else {
     return Fail(ErrorCode::kMalformed, "the TPM key file's key needs a password (not supported)");
   }
-  if (!seq.empty() && (seq[0] == 0xa1 || seq[0] == 0xa2))
+  if (seq.PeekU8(&next) && (next == 0xa1 || next == 0xa2))
     return Fail(ErrorCode::kMalformed, "the TPM key file's key has a policy or secret (not supported)");
   SEALDROP_ASSIGN(ByteView parent, DerRead(seq, 0x02));
   if (parent.empty() || parent.size() > 5 || (parent[0] & 0x80) || (parent.size() == 5 && parent[0] != 0))
@@ -361,11 +368,10 @@ Result<Bytes> Tpm::ReadEkCertificate() {
   }
   Esys_TR_Close(esys, &nv);
   // Some makers pad the index; the certificate is the first DER SEQUENCE.
-  ByteView in(cert);
-  ByteView whole = in;
+  Reader in(cert);
   auto seq = DerRead(in, 0x30);
   if (!seq) return Fail(ErrorCode::kMalformed, "the TPM's EK certificate is not DER");
-  cert.resize(whole.size() - in.size());
+  cert.resize(cert.size() - in.remaining());
   return cert;
 }
 

@@ -15,11 +15,10 @@ namespace fs = std::filesystem;
 
 namespace {
 Status WriteProc(const char* path, const std::string& text) {
-  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(ErrorCode::kIo, std::string("cannot open ") + path + ": " + std::strerror(errno));
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  UniqueFd fd(::open(path, O_WRONLY | O_CLOEXEC));
+  if (!fd) return Fail(ErrorCode::kIo, std::string("cannot open ") + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
   int err = errno;
-  ::close(fd);
   if (!ok) return Fail(ErrorCode::kIo, std::string("cannot write ") + path + ": " + std::strerror(err));
   return Ok();
 }
@@ -29,11 +28,10 @@ Result<ConfinedState> ConfineStateDirectory(const fs::path& state) {
   std::error_code ec;
   fs::path absolute = fs::canonical(state, ec);
   if (ec) return Fail(ErrorCode::kNotFound, "cannot find the state directory " + state.string());
-  int dir = ::open(absolute.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return Fail(ErrorCode::kIo, "cannot open " + absolute.string() + ": " + std::strerror(errno));
+  UniqueFd dir(::open(absolute.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return Fail(ErrorCode::kIo, "cannot open " + absolute.string() + ": " + std::strerror(errno));
   auto fail = [&](std::string what) -> Result<ConfinedState> {
     int err = errno;
-    ::close(dir);
     return Fail(ErrorCode::kRefused, what + " (" + std::strerror(err) +
                                          "); run the processor as root or allow unprivileged user namespaces");
   };
@@ -54,7 +52,8 @@ Result<ConfinedState> ConfineStateDirectory(const fs::path& state) {
   if (::mount("sealdrop", absolute.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
               "size=4k,mode=0") != 0)
     return fail("cannot cover the state directory");
-  return ConfinedState{fs::path("/proc/self/fd") / std::to_string(dir), dir};
+  fs::path path = fs::path("/proc/self/fd") / std::to_string(dir.get());
+  return ConfinedState{std::move(path), std::move(dir)};
 }
 
 }  // namespace sealdrop

@@ -18,12 +18,15 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 
 namespace sealdrop {
 
+// Owns the state directory's descriptor: `state` is a path only while this
+// object is alive, so the caller keeps it for as long as the processor serves.
 struct ConfinedState {
   std::filesystem::path state;  // /proc/self/fd/N: the real state directory
-  int dir_fd = -1;
+  UniqueFd dir_fd;
 };
 
 Result<ConfinedState> ConfineStateDirectory(const std::filesystem::path& state);

@@ -16,27 +16,25 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 FileStaging::FileStaging(fs::path dir) : dir_(std::move(dir)) {}
-FileStaging::~FileStaging() {
-  if (fd_ >= 0) ::close(fd_);
-}
+FileStaging::~FileStaging() = default;
 
 Status FileStaging::Begin(uint64_t) {
-  if (fd_ >= 0) return Fail(ErrorCode::kWrongState, "staging already begun");
+  if (fd_) return Fail(ErrorCode::kWrongState, "staging already begun");
   // Not O_EXCL: a nameless file opened without it may be linked later.
-  fd_ = ::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+  fd_.reset(::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (!fd_ && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
     path_ = dir_ / (RandomHexId(16) + ".part");
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   }
-  if (fd_ < 0) return Fail(ErrorCode::kIo, "cannot create a staging file: " + std::string(std::strerror(errno)));
+  if (!fd_) return Fail(ErrorCode::kIo, "cannot create a staging file: " + std::string(std::strerror(errno)));
   return Ok();
 }
 
-Result<int> FileStaging::OpenForRelease() {
-  if (fd_ < 0) return Fail(ErrorCode::kWrongState, "there is no held package");
-  std::string self = "/proc/self/fd/" + std::to_string(fd_);
-  int ro = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ro < 0) return Fail(ErrorCode::kIo, "the held package cannot be reopened: " + std::string(std::strerror(errno)));
+Result<UniqueFd> FileStaging::OpenForRelease() {
+  if (!fd_) return Fail(ErrorCode::kWrongState, "there is no held package");
+  std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+  UniqueFd ro(::open(self.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ro) return Fail(ErrorCode::kIo, "the held package cannot be reopened: " + std::string(std::strerror(errno)));
   if (!path_.empty()) ::unlink(path_.c_str());
   return ro;
 }
@@ -44,7 +42,7 @@ Result<int> FileStaging::OpenForRelease() {
 Status FileStaging::Append(ByteView bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    ssize_t n = ::write(fd_.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return Fail(ErrorCode::kIo, "cannot write the staging file: " + std::string(std::strerror(errno)));
     done += static_cast<size_t>(n);
@@ -60,8 +58,7 @@ Status FileStaging::Finish() {
 }
 
 void FileStaging::Discard() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
   if (!path_.empty()) ::unlink(path_.c_str());
   path_.clear();
 }

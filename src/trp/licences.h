@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "protocol/trp_session.h"
 
 namespace sealdrop {
@@ -33,13 +34,13 @@ class FileStaging : public PackageStaging {
   Status Finish() override;
   void Discard() override;
   // After Finish: a new read-only descriptor of the held file (step 1011);
-  // the caller owns it. The held file's own name, if it has one, is removed.
-  Result<int> OpenForRelease();
+  // the held file's own name, if it has one, is removed.
+  Result<UniqueFd> OpenForRelease();
 
  private:
   std::filesystem::path dir_;
   std::filesystem::path path_;
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 // Deletes staging files a crashed process left behind.

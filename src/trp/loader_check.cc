@@ -14,6 +14,8 @@
 #include <mutex>
 #include <vector>
 
+#include "base/unique_fd.h"
+
 namespace sealdrop {
 namespace {
 
@@ -21,7 +23,10 @@ constexpr uint32_t kMaxPath = 4096;
 constexpr uint32_t kMaxAnswer = 16384;
 
 std::mutex helper_mutex;
-int helper_fd = -1;  // guarded by helper_mutex; -1: check here; -2: the helper is gone
+// Guarded by helper_mutex. No helper and not lost: check here. Lost: the
+// helper stopped answering and every check fails.
+UniqueFd helper_fd;
+bool helper_lost = false;
 
 std::vector<std::string> PathParts(const std::string& path) {
   std::vector<std::string> parts;
@@ -139,17 +144,14 @@ bool ReceiveAll(int fd, void* data, size_t size) {
 }  // namespace
 
 Status StartRootControlHelper() {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+  int raw[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, raw) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot create the ownership checker's socket: ") + std::strerror(errno));
+  UniqueFd ours(raw[0]), theirs(raw[1]);
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
-  if (pid < 0) {
-    int err = errno;
-    ::close(pair[0]);
-    ::close(pair[1]);
-    return Fail(ErrorCode::kIo, std::string("cannot start the ownership checker: ") + std::strerror(err));
-  }
+  if (pid < 0)
+    return Fail(ErrorCode::kIo, std::string("cannot start the ownership checker: ") + std::strerror(errno));
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The programs the processor runs share its uid: they must not be able
@@ -159,34 +161,36 @@ Status StartRootControlHelper() {
     ::prctl(PR_SET_NAME, "sealdrop-owners", 0, 0, 0);
     // Nothing of the processor but this socket: no state directory, no
     // socket of the host.
-    for (int fd = 3; fd < pair[1]; ++fd) ::close(fd);
-    ::close_range(static_cast<unsigned>(pair[1]) + 1, ~0U, 0);
-    ServeQuestions(pair[1]);
+    // (The child never returns, so no owner here closes anything.)
+    const int keep = theirs.get();
+    for (int fd = 3; fd < keep; ++fd) ::close(fd);
+    ::close_range(static_cast<unsigned>(keep) + 1, ~0U, 0);
+    ServeQuestions(keep);
   }
-  ::close(pair[1]);
+  theirs.reset();
   std::lock_guard lock(helper_mutex);
-  helper_fd = pair[0];
+  helper_fd = std::move(ours);
   return Ok();
 }
 
 std::string RootControlProblem(const std::string& path) {
   std::lock_guard lock(helper_mutex);
-  if (helper_fd == -1) return Walk(path, RootAsSeenHere());
+  if (!helper_fd && !helper_lost) return Walk(path, RootAsSeenHere());
   if (path.size() > kMaxPath) return path.substr(0, 64) + "... is too long to check";
   // After a failed exchange the stream's framing is lost: the helper is not
   // asked again, and every check fails until the processor restarts.
   auto unavailable = [] {
-    if (helper_fd >= 0) ::close(helper_fd);
-    helper_fd = -2;
+    helper_fd.reset();
+    helper_lost = true;
     return std::string("the processor's ownership checker does not answer (restart the processor)");
   };
-  if (helper_fd < 0) return unavailable();
+  if (helper_lost) return unavailable();
   uint32_t size = static_cast<uint32_t>(path.size());
-  if (!SendAll(helper_fd, &size, sizeof size) || !SendAll(helper_fd, path.data(), path.size())) return unavailable();
+  if (!SendAll(helper_fd.get(), &size, sizeof size) || !SendAll(helper_fd.get(), path.data(), path.size())) return unavailable();
   uint32_t answer_size = 0;
-  if (!ReceiveAll(helper_fd, &answer_size, sizeof answer_size) || answer_size > kMaxAnswer) return unavailable();
+  if (!ReceiveAll(helper_fd.get(), &answer_size, sizeof answer_size) || answer_size > kMaxAnswer) return unavailable();
   std::string answer(answer_size, '\0');
-  if (!ReceiveAll(helper_fd, answer.data(), answer_size)) return unavailable();
+  if (!ReceiveAll(helper_fd.get(), answer.data(), answer_size)) return unavailable();
   return answer;
 }
 

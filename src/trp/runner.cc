@@ -23,6 +23,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/unique_fd.h"
 #include "crypto/jws.h"
 #include "package/opener.h"
 #include "package/elf.h"
@@ -62,14 +63,14 @@ std::string ChildStepMessage(ChildStep step) {
 // SIGKILL after a grace period. Watches a pidfd and the host's connection
 // together, so the exit is seen at once.
 void WaitForProgram(pid_t pid, int host_fd, int* status) {
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   bool terminated = false;
   auto deadline = std::chrono::steady_clock::time_point::max();
   for (;;) {
     pid_t r = ::waitpid(pid, status, WNOHANG);
     if (r == pid || (r < 0 && errno != EINTR)) break;
-    pollfd fds[2] = {{pidfd, POLLIN, 0}, {host_fd, POLLRDHUP, 0}};
-    int timeout_ms = pidfd < 0 || terminated ? 100 : -1;
+    pollfd fds[2] = {{pidfd.get(), POLLIN, 0}, {host_fd, POLLRDHUP, 0}};
+    int timeout_ms = !pidfd || terminated ? 100 : -1;
     int n = ::poll(fds, 2, timeout_ms);
     if (n < 0 && errno != EINTR) break;
     bool host_gone = host_fd >= 0 && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
@@ -80,15 +81,7 @@ void WaitForProgram(pid_t pid, int host_fd, int* status) {
     }
     if (terminated && std::chrono::steady_clock::now() > deadline) ::kill(pid, SIGKILL);
   }
-  if (pidfd >= 0) ::close(pidfd);
 }
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // The decrypted program must not need a writable and executable page, and
 // its loader must reach only what root controls: a library found in a
@@ -194,21 +187,21 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
       return Fail(ErrorCode::kInvalidArgument, input->manifest.name + " is a program, not data to open");
   }
 
-  Fd image{::memfd_create("sealdrop-program", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
-  if (image.fd < 0) return Fail(ErrorCode::kIo, std::string("cannot create a sealed memory file: ") + std::strerror(errno));
-  auto decrypted = DecryptProtectedElf(req.package_fd, m, kx, [&](ByteView chunk) { return WriteAll(image.fd, chunk); });
+  UniqueFd image(::memfd_create("sealdrop-program", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!image) return Fail(ErrorCode::kIo, std::string("cannot create a sealed memory file: ") + std::strerror(errno));
+  auto decrypted = DecryptProtectedElf(req.package_fd, m, kx, [&](ByteView chunk) { return WriteAll(image.get(), chunk); });
   if (!decrypted) {
     if (decrypted.error().code == ErrorCode::kIo) return std::unexpected(decrypted.error());
     return Damaged(m);
   }
-  if (::fcntl(image.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+  if (::fcntl(image.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot seal the program image: ") + std::strerror(errno));
-  SEALDROP_TRY(CheckImage(image.fd, m.payload_size, m.name));
+  SEALDROP_TRY(CheckImage(image.get(), m.payload_size, m.name));
   // exec() resets PR_SET_DUMPABLE unless the image is unreadable to the new
   // process: an execute-only ELF image, exec'd without capabilities (see the
   // child below), keeps the program non-dumpable: no same-uid ptrace, no
   // /proc/PID/mem or exe reads.
-  if (::fchmod(image.fd, 0100) != 0)
+  if (::fchmod(image.get(), 0100) != 0)
     return Fail(ErrorCode::kIo, std::string("cannot protect the program image: ") + std::strerror(errno));
 
   // Everything the child needs is prepared before fork: after fork only
@@ -234,34 +227,24 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   // Failures between fork and exec travel back through this pipe (closed on
   // a successful exec), so they are not confused with the program's own
   // exit codes.
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return Fail(ErrorCode::kIo, "cannot create a pipe");
+  UniquePipe report;
+  if (!MakePipe(O_CLOEXEC, &report)) return Fail(ErrorCode::kIo, "cannot create a pipe");
   // 'sealdrop open --with': the data's plaintext reaches the program's stdin
   // through a pipe only the processor and the program hold.
-  Fd feed_read, feed_write;
-  if (input) {
-    int feed[2];
-    if (::pipe2(feed, O_CLOEXEC) != 0) {
-      ::close(report[0]);
-      ::close(report[1]);
-      return Fail(ErrorCode::kIo, "cannot create a pipe");
-    }
-    feed_read.fd = feed[0];
-    feed_write.fd = feed[1];
-  }
-  const int stdin_fd = input ? feed_read.fd : req.stdio[0];
+  UniquePipe feed;
+  if (input && !MakePipe(O_CLOEXEC, &feed)) return Fail(ErrorCode::kIo, "cannot create a pipe");
+  const int stdin_fd = input ? feed.read.get() : req.stdio[0];
 
   pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(report[0]);
-    ::close(report[1]);
-    return Fail(ErrorCode::kIo, std::string("cannot fork: ") + std::strerror(errno));
-  }
+  if (pid < 0) return Fail(ErrorCode::kIo, std::string("cannot fork: ") + std::strerror(errno));
   if (pid == 0) {
-    ::close(report[0]);
+    // The child ends in exec or _exit, so its copies of the owners never
+    // run their destructors; only async-signal-safe calls from here on.
+    const int report_write = report.write.get();
+    ::close(report.read.get());
     auto die = [&](ChildStep step) {
       int err[2] = {static_cast<int>(step), errno};
-      (void)!::write(report[1], err, sizeof err);
+      (void)!::write(report_write, err, sizeof err);
       _exit(127);
     };
     if (stdin_fd >= 0 && ::dup2(stdin_fd, 0) < 0) die(ChildStep::kStdio);
@@ -294,15 +277,15 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
       const long max_fd = ::sysconf(_SC_OPEN_MAX);
       for (int fd = 3; fd < (max_fd > 0 ? max_fd : 65536); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    ::fexecve(image.fd, argv.data(), envp.data());
+    ::fexecve(image.get(), argv.data(), envp.data());
     die(ChildStep::kExec);
   }
-  ::close(report[1]);
+  report.write.reset();
   int err[2] = {0, 0};
   ssize_t got;
-  do got = ::read(report[0], err, sizeof err);
+  do got = ::read(report.read.get(), err, sizeof err);
   while (got < 0 && errno == EINTR);
-  ::close(report[0]);
+  report.read.reset();
   int status = 0;
   if (got == static_cast<ssize_t>(sizeof err)) {
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -313,15 +296,14 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
   std::optional<Error> feed_error;
   std::thread feeder;
   if (input) {
-    ::close(feed_read.fd);
-    feed_read.fd = -1;
+    feed.read.reset();
     feeder = std::thread([&] {
       bool reader_gone = false;
       auto fed = DecryptPayload(req.input_package_fd, input->layout.payload_offset, input->manifest, input->kx,
                                 [&](ByteView chunk) -> Status {
                                   size_t done = 0;
                                   while (done < chunk.size()) {
-                                    ssize_t n = ::write(feed_write.fd, chunk.data() + done, chunk.size() - done);
+                                    ssize_t n = ::write(feed.write.get(), chunk.data() + done, chunk.size() - done);
                                     if (n < 0 && errno == EINTR) continue;
                                     if (n < 0 && errno == EPIPE) reader_gone = true;
                                     if (n <= 0) return Fail(ErrorCode::kIo, "the program's input closed");
@@ -329,8 +311,7 @@ Result<RunOutcome> RunPackage(const ProcessorState& state, const RunRequest& req
                                   }
                                   return Ok();
                                 });
-      ::close(feed_write.fd);
-      feed_write.fd = -1;
+      feed.write.reset();
       if (!fed && !reader_gone) {
         // The program has seen only authenticated chunks, but not all of
         // them: it must not finish as if it had read the whole data.

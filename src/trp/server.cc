@@ -12,20 +12,20 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "base/crash_point.h"
 #include "base/daemon.h"
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
+#include "protocol/trp_messages.h"
 #include "trp/licences.h"
 #include "trp/runner.h"
 
 namespace sealdrop {
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 namespace {
 constexpr size_t kMaxQueuedFds = 8;
@@ -36,7 +36,6 @@ class Connection {
       : state_(state), fd_(fd), idle_ms_(idle_seconds * 1000), decoder_(TrpMaxBody) {}
   ~Connection() {
     if (session_ && session_->state() != TrpSession::State::kReleased) session_->Abort();
-    for (int f : fds_) ::close(f);
   }
 
   void Run() {
@@ -70,8 +69,8 @@ class Connection {
         size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         const int* received = reinterpret_cast<const int*>(CMSG_DATA(c));
         for (size_t i = 0; i < count; ++i) {
-          if (fds_.size() < kMaxQueuedFds) fds_.push_back(received[i]);
-          else ::close(received[i]);
+          UniqueFd owned(received[i]);  // beyond the queue's limit: closed at once
+          if (fds_.size() < kMaxQueuedFds) fds_.push_back(std::move(owned));
         }
       }
       if (!decoder_.Commit(static_cast<size_t>(n))) {
@@ -123,7 +122,8 @@ class Connection {
     return true;
   }
   bool SendError(const Error& e) { return Send(TrpType::kError, ErrorJson(e)); }
-  bool SendJson(TrpType type, const json& j) { return Send(type, AsBytes(j.dump())); }
+  template <typename M>
+  bool SendMessage(const M& m) { return Send(M::kType, Encode(m)); }
 
   bool FlushToServer() {
     Bytes out = session_->TakeToServer();
@@ -154,54 +154,55 @@ class Connection {
           reported_ = true;
           CrashPoint("trp.held");
           const HeldPackage& h = *session_->held();
-          return SendJson(TrpType::kDownloadComplete, {{"package_digest", h.digest_hex},
-                                                       {"size", h.size},
-                                                       {"package_id", h.manifest.package_id},
-                                                       {"name", h.manifest.name},
-                                                       {"version", h.manifest.version}});
+          return SendMessage(TrpDownloadComplete{.package_digest = h.digest_hex,
+                                                 .size = h.size,
+                                                 .package_id = h.manifest.package_id,
+                                                 .name = h.manifest.name,
+                                                 .version = h.manifest.version});
         }
         return true;
       }
       case TrpType::kRelease:
-        return HandleRelease(f.body);
+        return HandleRelease(f);
       case TrpType::kAbort:
         if (session_) session_->Abort();
         return true;
       case TrpType::kList: {
         auto list = ListLicences(state_.dir());
         if (!list) return SendError(list.error());
-        json arr = json::array();
+        TrpLicenceList reply;
         for (const auto& l : *list)
-          arr.push_back({{"package_id", l.package_id}, {"name", l.name}, {"version", l.version},
-                         {"kind", l.kind}, {"receipt_id", l.receipt_id}, {"size", l.size},
-                         {"released_at", l.released_at}});
-        return SendJson(TrpType::kResult, {{"licences", arr}});
+          reply.licences.push_back({.package_id = l.package_id, .name = l.name, .version = l.version,
+                                    .kind = l.kind, .receipt_id = l.receipt_id, .size = l.size,
+                                    .released_at = l.released_at});
+        return SendMessage(reply);
       }
       case TrpType::kInfo: {
         auto info = ReadProcessorInfo(state_.dir());
         if (!info) return SendError(info.error());
-        return SendJson(TrpType::kResult, {{"serial", info->serial},
-                                           {"backend", info->backend},
-                                           {"identity_key_id", info->identity_key_id},
-                                           {"keywrap_key_id", info->keywrap_key_id},
-                                           {"vendor_roots", info->vendor_roots}});
+        return SendMessage(TrpInfo{.serial = info->serial,
+                                   .backend = info->backend,
+                                   .identity_key_id = info->identity_key_id,
+                                   .keywrap_key_id = info->keywrap_key_id,
+                                   .vendor_roots = info->vendor_roots});
       }
-      case TrpType::kRun:
-        return HandleRun(f.body);
+      case TrpType::kRun: {
+        auto run = ParseTrpRun(f);
+        if (!run) return SendError({ErrorCode::kMalformed, "the run message is malformed"});
+        return HandleRun(*run, /*with_input=*/false);
+      }
       case TrpType::kOpen:
-        return HandleOpen(f.body);
+        return HandleOpen(f);
       default:
         return SendError({ErrorCode::kWrongState, "the processor does not accept that message from the host"});
     }
   }
 
-  bool HandleRelease(ByteView body) {
+  bool HandleRelease(FrameView f) {
     if (!session_) return SendError({ErrorCode::kWrongState, "no download session is open"});
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("release") || !j["release"].is_string() ||
-        !j.contains("receipt") || !j["receipt"].is_string())
-      return SendError({ErrorCode::kMalformed, "the release message is malformed"});
-    auto licence = session_->Release(j["release"].get<std::string>(), j["receipt"].get<std::string>());
+    auto request = ParseTrpRelease(f);
+    if (!request) return SendError({ErrorCode::kMalformed, "the release message is malformed"});
+    auto licence = session_->Release(request->release, request->receipt);
     if (!licence) return SendError(licence.error());
     CrashPoint("trp.release_verified");
     if (auto st = SaveLicence(state_.dir(), *licence); !st) return SendError(st.error());
@@ -212,76 +213,68 @@ class Connection {
     auto in = staging_->OpenForRelease();
     if (!in) return SendError(in.error());
     const Manifest& m = licence->package.manifest;
-    nlohmann::json end = {{"package_id", m.package_id},
-                          {"name", m.name},
-                          {"version", m.version},
-                          {"kind", m.kind},
-                          {"size", licence->package.size},
-                          {"package_digest", licence->package.digest_hex}};
-    bool ok = Send(TrpType::kPackageEnd, AsBytes(end.dump()), *in);
-    ::close(*in);
+    TrpPackageEnd end{.package_id = m.package_id,
+                      .name = m.name,
+                      .version = m.version,
+                      .kind = m.kind,
+                      .size = licence->package.size,
+                      .package_digest = licence->package.digest_hex};
+    bool ok = Send(TrpPackageEnd::kType, Encode(end), in->get());
+    in->reset();
     staging_->Discard();  // the host holds its own descriptor now
     return ok;
   }
 
   // Takes the next n descriptors the host sent, or none if it sent fewer.
-  std::optional<std::vector<int>> TakeFds(size_t n) {
+  std::optional<std::vector<UniqueFd>> TakeFds(size_t n) {
     if (fds_.size() < n) return std::nullopt;
-    std::vector<int> taken(fds_.begin(), fds_.begin() + static_cast<ptrdiff_t>(n));
+    std::vector<UniqueFd> taken(std::make_move_iterator(fds_.begin()),
+                                std::make_move_iterator(fds_.begin() + static_cast<ptrdiff_t>(n)));
     fds_.erase(fds_.begin(), fds_.begin() + static_cast<ptrdiff_t>(n));
     return taken;
   }
 
-  bool HandleOpen(ByteView body) {
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("with") || !j["with"].is_boolean())
-      return SendError({ErrorCode::kMalformed, "the open message is malformed"});
-    if (!j["with"].get<bool>()) {
+  bool HandleOpen(FrameView f) {
+    auto open = ParseTrpOpen(f);
+    if (!open) return SendError({ErrorCode::kMalformed, "the open message is malformed"});
+    if (!open->with) {
       auto fds = TakeFds(2);
       if (!fds) return SendError({ErrorCode::kInvalidArgument, "open needs stdout and the data package"});
-      auto st = ExportData(state_, (*fds)[1], (*fds)[0]);
-      for (int fd : *fds) ::close(fd);
+      auto st = ExportData(state_, (*fds)[1].get(), (*fds)[0].get());
+      fds->clear();
       if (!st) return SendError(st.error());
-      return SendJson(TrpType::kExit, {{"exit_code", 0}});
+      return SendMessage(TrpExit{.exit_code = 0});
     }
-    return HandleRun(body, /*with_input=*/true);
+    return HandleRun(open->program, /*with_input=*/true);
   }
 
-  bool HandleRun(ByteView body, bool with_input = false) {
-    json j = json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return SendError({ErrorCode::kMalformed, "the run message is malformed"});
+  bool HandleRun(const TrpRun& run, bool with_input) {
     const size_t need = with_input ? 5 : 4;
     if (fds_.size() < need)
       return SendError({ErrorCode::kInvalidArgument, with_input ? "open needs stdin, stdout, stderr, the program and the data package"
                                                                 : "run needs stdin, stdout, stderr and the package"});
     RunRequest req;
-    try {
-      req.args = j.value("args", std::vector<std::string>{});
-      req.cwd = j.value("cwd", std::string{});
-      req.env = j.value("env", std::vector<std::string>{});
-    } catch (const json::exception&) {
-      return SendError({ErrorCode::kMalformed, "the run message is malformed"});
-    }
-    std::vector<int> taken = *TakeFds(need);
-    req.stdio[0] = taken[0];
-    req.stdio[1] = taken[1];
-    req.stdio[2] = taken[2];
-    req.package_fd = taken[3];
-    if (with_input) req.input_package_fd = taken[4];
+    req.args = run.args;
+    req.cwd = run.cwd;
+    req.env = run.env;
+    std::vector<UniqueFd> taken = std::move(*TakeFds(need));
+    req.stdio[0] = taken[0].get();
+    req.stdio[1] = taken[1].get();
+    req.stdio[2] = taken[2].get();
+    req.package_fd = taken[3].get();
+    if (with_input) req.input_package_fd = taken[4].get();
     req.host_fd = fd_;
     auto outcome = RunPackage(state_, req);
-    for (int t : taken) ::close(t);
+    taken.clear();
     if (!outcome) return SendError(outcome.error());
-    json r = outcome->signal ? json{{"signal", outcome->signal}} : json{{"exit_code", outcome->exit_code}};
-    return SendJson(TrpType::kExit, r);
+    return SendMessage(TrpExit{.exit_code = outcome->exit_code, .signal = outcome->signal});
   }
 
   const ProcessorState& state_;
-  int fd_;
+  int fd_;  // the host's connection; owned by the caller of HandleProcessorConnection
   int idle_ms_;
   FrameDecoder decoder_;
-  std::deque<int> fds_;
+  std::deque<UniqueFd> fds_;  // received from the host, not yet used
   std::unique_ptr<FileStaging> staging_;
   std::unique_ptr<TrpSession> session_;
   bool reported_ = false;
@@ -307,21 +300,17 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
   if (socket_path.string().size() >= sizeof addr.sun_path)
     return Fail(ErrorCode::kInvalidArgument, "the socket path is too long: " + socket_path.string());
   std::strcpy(addr.sun_path, socket_path.c_str());
-  int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0) return Fail(ErrorCode::kIo, "cannot create a socket");
+  UniqueFd lfd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!lfd) return Fail(ErrorCode::kIo, "cannot create a socket");
   // A stale socket from a crashed run is replaced; a live one is refused.
   if (fs::exists(fs::symlink_status(socket_path))) {
-    if (::connect(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      ::close(lfd);
+    if (::connect(lfd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
       return Fail(ErrorCode::kInvalidArgument, "another processor is already serving " + socket_path.string());
-    }
-    ::close(lfd);
     ::unlink(socket_path.c_str());
-    lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    lfd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   }
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd, 64) != 0) {
+  if (::bind(lfd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(lfd.get(), 64) != 0) {
     std::string err = std::strerror(errno);
-    ::close(lfd);
     return Fail(ErrorCode::kIo, "cannot listen on " + socket_path.string() + ": " + err);
   }
   ::chmod(socket_path.c_str(), 0660);
@@ -342,33 +331,32 @@ Status ServeProcessor(const ProcessorState& state, const fs::path& socket_path,
                       "certificates or roots"}});
       (void)NotifySupervisor("READY=1");
     }
-    pollfd p{lfd, POLLIN, 0};
+    pollfd p{lfd.get(), POLLIN, 0};
     int r = ::poll(&p, 1, 200);
     if (r <= 0) continue;
-    int cfd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (cfd < 0) continue;
+    UniqueFd cfd(::accept4(lfd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!cfd) continue;
     if (live->load() >= kMaxProcessorConnections) {
       Bytes e = EncodeFrame(static_cast<uint8_t>(TrpType::kError),
                             ErrorJson({ErrorCode::kUnavailable, "the processor is busy; try again"}));
-      (void)::send(cfd, e.data(), e.size(), MSG_NOSIGNAL);
-      ::close(cfd);
+      (void)::send(cfd.get(), e.data(), e.size(), MSG_NOSIGNAL);
       Log(LogLevel::kWarning, "connection_refused", {{"detail", "all connection slots are taken"}});
       continue;
     }
     int buffer = 4 << 20;  // see the host side: fewer wake-ups per relayed byte
-    ::setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
-    ::setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    ::setsockopt(cfd.get(), SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+    ::setsockopt(cfd.get(), SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
     ++*live;
-    std::thread([&state, cfd, live, idle_seconds] {
-      HandleProcessorConnection(state, cfd, idle_seconds);
-      ::close(cfd);
+    std::thread([&state, cfd = std::move(cfd), live, idle_seconds]() mutable {
+      HandleProcessorConnection(state, cfd.get(), idle_seconds);
+      cfd.reset();
       --*live;
     }).detach();
   }
   (void)NotifySupervisor("STOPPING=1");
   Log(LogLevel::kInfo, "stopping", {{"detail", "no new connections; " + std::to_string(live->load()) +
                                                    " in flight get 5 s"}});
-  ::close(lfd);
+  lfd.reset();
   ::unlink(socket_path.c_str());
   // Give running connections a moment to finish before the state goes away.
   for (int i = 0; i < 50 && live->load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
