@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
 
-.PHONY: all bootstrap build install test test-asan test-tsan demo bench bench-startup bench-tpm bench-ledger bench-tls fuzz fuzz-smoke clean
+.PHONY: all bootstrap build install test test-asan test-tsan demo bench bench-startup bench-tpm bench-ledger bench-tls bench-load fuzz fuzz-smoke clean
 
 all: build
 
@@ -65,6 +65,12 @@ bench-ledger: build
 # The second path's TLS handshake in CPU, both ends in one thread.
 bench-tls: build
 	@$(BUILD)/bench/tls/inner_tls_bench
+
+# One sealdropd under sealdrop-load next to nginx under wrk, in one run:
+# purchases/s, re-downloads/s, CPU per purchase, latency at half the peak,
+# the ledger's charges/s, and 1000 slow downloads at once (docs/performance.md).
+bench-load: build
+	@bash bench/load/run $(BUILD)
 
 bench-startup: build
 	@bash bench/startup $(BUILD)

@@ -1,5 +1,7 @@
 #include "base/daemon.h"
 
+#include <sys/resource.h>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -55,6 +57,17 @@ const std::atomic<unsigned>& ReloadRequests() {
   }();
   (void)installed;
   return g_reloads;
+}
+
+uint64_t RaiseDescriptorLimit() {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    struct rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<uint64_t>(limit.rlim_cur);
 }
 
 }  // namespace sealdrop

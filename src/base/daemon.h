@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <string_view>
 
 #include "base/error.h"
@@ -25,5 +26,11 @@ Status NotifySupervisor(std::string_view state);
 Status NotifyReloading();
 
 const std::atomic<unsigned>& ReloadRequests();
+
+// Raises the soft limit on open descriptors to the hard limit and returns
+// the limit now in force. Shells and systemd start services with a soft
+// limit of 1024, below what a server with a thousand connections needs; the
+// hard limit is what the operator allows (LimitNOFILE=, ulimit -Hn).
+uint64_t RaiseDescriptorLimit();
 
 }  // namespace sealdrop

@@ -243,6 +243,12 @@ int main(int argc, char** argv) {
       Log(LogLevel::kWarning, "fault", {{"detail", "this server misbehaves on purpose: " + std::string(f)}});
     }
 #endif
+    // Each connection holds one descriptor; the ledger, listeners and files a few more.
+    if (uint64_t fds = RaiseDescriptorLimit(); fds < static_cast<uint64_t>(options.max_connections) + 64)
+      Log(LogLevel::kWarning, "descriptor_limit",
+          {{"detail", "the open-file limit is " + std::to_string(fds) + ", too low for --max-connections " +
+                          std::to_string(options.max_connections) +
+                          "; raise it (LimitNOFILE= in the unit, ulimit -n) or lower --max-connections"}});
     auto st = ServeHttps(*loaded, options, stop);
     if (!st) return cli::Report(kProg, st.error());
     return 0;
