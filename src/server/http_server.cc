@@ -3,7 +3,6 @@
 #include "base/crash_point.h"
 
 #include <mutex>
-#include <unordered_map>
 
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
@@ -117,26 +116,11 @@ struct Shared {
   std::atomic<int> connections{0};
   int max_connections;
   std::chrono::seconds idle_timeout;
-  int max_per_address;
-  std::mutex per_address_mu;
-  std::unordered_map<std::string, int> per_address;
+  KeyedSlots per_address;  // connections per client address
   std::mutex material_mu;
   std::shared_ptr<const Material> material;
   std::atomic<uint64_t> reloads{0}, reload_failures{0};
 
-  // Takes a slot for this address, or returns false if it has its share.
-  bool Admit(const std::string& address) {
-    std::lock_guard lock(per_address_mu);
-    int& n = per_address[address];
-    if (n >= max_per_address) return false;
-    ++n;
-    return true;
-  }
-  void Release(const std::string& address) {
-    std::lock_guard lock(per_address_mu);
-    auto it = per_address.find(address);
-    if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
-  }
   std::shared_ptr<const Material> Current() {
     std::lock_guard lock(material_mu);
     return material;
@@ -146,7 +130,7 @@ struct Shared {
     material = std::move(m);
   }
   LoginLimiter login_limiter{};
-  UserSessions user_sessions{64};
+  KeyedSlots user_sessions;  // sessions per logged-in user
 };
 
 // Runs f(ledger) on the ledger pool and resumes the caller on its own
@@ -499,7 +483,7 @@ net::awaitable<void> HandleConnection(tcp::socket socket, Shared& s, std::string
     const std::string& address;
     ~Count() {
       --s.connections;
-      s.Release(address);
+      s.per_address.Release(address);
     }
   } count{s, address};
   // The TLS handshake and each HTTP request must arrive within this, so a
@@ -581,7 +565,7 @@ net::awaitable<void> Listen(tcp::acceptor& acceptor, Shared& s) {
     // Over the limit: closed before any TLS work is spent on it.
     boost::system::error_code peer_ec;
     std::string address = socket.remote_endpoint(peer_ec).address().to_string();
-    if (s.connections.load() >= s.max_connections || peer_ec || !s.Admit(address)) {
+    if (s.connections.load() >= s.max_connections || peer_ec || !s.per_address.Acquire(address)) {
       ++s.metrics.connections_refused_total;
       boost::system::error_code ec;
       socket.close(ec);
@@ -651,8 +635,8 @@ Status ServeHttps(LoadedServer& server, const ServeOptions& options, const std::
 
   net::thread_pool ledger_pool(static_cast<size_t>(options.ledger_threads));
   Shared shared{server, &ledger_pool, {}, {}, {}, options.max_connections, options.idle_timeout,
-                options.max_connections_per_address, {}, {}, {}, *material, {}, {}, {},
-                UserSessions(options.max_sessions_per_user)};
+                KeyedSlots(options.max_connections_per_address), {}, *material, {}, {}, {},
+                KeyedSlots(options.max_sessions_per_user)};
   shared.context.fault = options.fault;
   shared.metrics.start_time_seconds =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();

@@ -229,7 +229,7 @@ Status ServerSession::AfterLogin(const ControlMessage& m, LoginOutcome outcome) 
     if (!ctx_.user_sessions->Acquire(m.user)) {
       Observe("user_sessions_limited", m.user);
       return Fail(ErrorCode::kUnavailable,
-                  "this account already has " + std::to_string(ctx_.user_sessions->max_per_user()) +
+                  "this account already has " + std::to_string(ctx_.user_sessions->max_per_key()) +
                       " sessions open with the store; wait for one to finish and try again");
     }
     user_slot_ = ctx_.user_sessions;

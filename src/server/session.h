@@ -54,7 +54,7 @@
 #include "package/digest.h"
 #include "package/sealer.h"
 #include "server/login_limiter.h"
-#include "server/user_sessions.h"
+#include "server/keyed_slots.h"
 #include "protocol/frames.h"
 #include "protocol/messages.h"
 #include "protocol/tls_channel.h"
@@ -95,7 +95,7 @@ struct ServerContext {
   LoginLimiter* login_limiter = nullptr;
   // Sessions each user may hold at once (may be null: no limit). A login
   // past it is refused; the slot is given back when the session ends.
-  UserSessions* user_sessions = nullptr;
+  KeyedSlots* user_sessions = nullptr;
   // The client's address, for the per-address login limit ("" if unknown).
   std::string peer_address;
   // Names this session in the server's log lines ("" if unset).
@@ -200,7 +200,7 @@ class ServerSession {
   std::optional<FrameDecoder> decoder_;
   std::optional<Order> order_;
   int login_failures_ = 0;
-  UserSessions* user_slot_ = nullptr;
+  KeyedSlots* user_slot_ = nullptr;
   size_t stream_budget_ = kMaxStreamBudget;  // where this session's login took its slot
   std::optional<LedgerCall> pending_call_;
   std::function<void()> continuation_;

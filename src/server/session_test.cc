@@ -504,7 +504,7 @@ namespace sealdrop {
 namespace {
 
 TEST_F(SessionTest, SessionsPerUserAreLimitedAndGivenBack) {
-  UserSessions sessions(2);
+  KeyedSlots sessions(2);
   world_->server.user_sessions = &sessions;
   {
     Loop first(*world_, device_), second(*world_, device_);
